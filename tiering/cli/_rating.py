@@ -1,0 +1,247 @@
+"""Commands of the monthly rating: run, lookup, thresholds, export."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import date
+from typing import Any
+
+import click
+
+from tiering.cli._common import handle_errors, json_option, print_json
+from tiering.store import DEFAULT_STORE, Store
+
+store_option = click.option(
+    "--store", "store_path", default=DEFAULT_STORE, show_default=True,
+    type=click.Path(dir_okay=False), help="The DuckDB file holding the rated months.")
+month_option = click.option(
+    "--month", metavar="YYYY-MM", help="Rating month (default: the latest in the store).")
+STARS = "★"
+
+
+def _stars(tier: int | None, tiers: int = 5) -> str:
+    return "unrated" if tier is None else f"{STARS * tier}{'☆' * (tiers - tier)} ({tier})"
+
+
+@click.command("run")
+@click.option("--month", required=True, metavar="YYYY-MM",
+              help="The rating month M; the ARPU window is M-12 .. M-1.")
+@click.option("--billing", required=True, multiple=True, metavar="PATH_OR_GLOB",
+              help="Billing extract: CSV or Parquet with subscriber_id,bill_month,amount. "
+                   "A glob ('bills/*.parquet') or the option repeated reads many files.")
+@click.option("--subscribers", required=True, metavar="PATH",
+              help="Subscribers: subscriber_id,join_date,status[,customer_id,line_type,region,"
+                   "billed_in_month].")
+@click.option("--overrides", metavar="PATH",
+              help="Manual tiers (VIP lists): subscriber_id or customer_id, tier, valid_from, "
+                   "valid_to, reason.")
+@click.option("--policy", "policy_path", metavar="PATH", type=click.Path(dir_okay=False),
+              help="Policy TOML (default: the shipped SPEC defaults).")
+@click.option("--amount-unit", type=click.Choice(["yuan", "fen"]), default="yuan",
+              show_default=True, help="Unit of the amount column; fen means integer fen.")
+@click.option("--column", "column_map", multiple=True, metavar="OURS=THEIRS",
+              help="Map a column name, e.g. --column subscriber_id=MSISDN (repeatable).")
+@store_option
+@json_option
+@handle_errors
+def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: str | None,
+            policy_path: str | None, amount_unit: str, column_map: tuple[str, ...],
+            store_path: str, as_json: bool) -> None:
+    """Rate every subscriber for a month and store the result.
+
+    Reads the billing extract and the subscriber list, computes each line's composite value
+    score, the five-star cut points and the tiers, and replaces MONTH in the store in one
+    step (a failed run leaves the store as it was).
+
+    \b
+    Example:
+      tiering run --month 2026-11 --billing 'extract/bill_*.parquet' \\
+                  --subscribers extract/subscribers.csv --overrides vip.csv
+    """
+    from tiering import __version__
+    from tiering.engine import rate
+    from tiering.errors import InputError
+    from tiering.policy import load_policy
+
+    columns = {}
+    for item in column_map:
+        ours, sep, theirs = item.partition("=")
+        if not sep:
+            raise InputError(f"--column: expected OURS=THEIRS, got {item!r}")
+        columns[ours.strip()] = theirs.strip()
+    started = time.perf_counter()
+    tty = sys.stderr.isatty() and not as_json
+
+    def progress(step: str) -> None:
+        if tty:
+            click.echo(f"  {time.perf_counter() - started:6.1f}s  {step}...", err=True)
+
+    policy = load_policy(policy_path)
+    result = rate(month, list(billing), subscribers, overrides=overrides, policy=policy,
+                  amount_unit=amount_unit, columns=columns, progress=progress)
+    progress("writing the store")
+    Store(store_path).write_month(result, policy, __version__)
+    elapsed = round(time.perf_counter() - started, 3)
+    thresholds = Store(store_path).thresholds(result.month)
+    if as_json:
+        print_json({"month": result.month, "store": store_path, "counts": result.counts,
+                    "unrated": result.unrated, "seconds": elapsed, **thresholds})
+        return
+    c = result.counts
+    click.echo(f"rated month {result.month} into {store_path} in {elapsed:.1f} s")
+    click.echo(f"  subscribers {c['subscribers']:,}: rated {c['rated']:,}, unrated "
+               f"{c['subscribers'] - c['rated']:,}"
+               + "".join(f", {r} {n:,}" for r, n in result.unrated.items() if n))
+    click.echo(f"  billing rows {c['billing_rows']:,}: outside the window "
+               f"{c['outside_window_rows']:,}, unknown subscribers "
+               f"{c['unknown_subscriber_rows']:,}; overrides {c['overrides']:,}")
+    _echo_thresholds(thresholds)
+
+
+def _echo_thresholds(doc: dict[str, Any]) -> None:
+    for p in doc["partitions"]:
+        click.echo(f"  partition {p['partition']}: {p['rated']:,} rated lines")
+        if not p["thresholds"]:
+            click.echo("    no cut points (no rated line): every line is unrated")
+        for t in p["thresholds"]:
+            raw = f"raw {t['raw']} at rank {t['rank']:,}" if t["raw"] is not None else "fixed"
+            click.echo(f"    {t['tier']}-star from {t['rounded']:>6}  ({raw}, top "
+                       f"{t['cumulative_share']}%)")
+        for t in p["tiers"]:
+            click.echo(f"    {t['tier']}-star {t['count']:>10,} lines  {t['realised_share']:6.2f}% "
+                       f"(nominal {t['nominal_share']}%)")
+
+
+@click.command("lookup")
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@click.option("--customer", is_flag=True, help="IDs are customer ids: show all their lines.")
+@click.option("--at", "at_date", type=click.DateTime(["%Y-%m-%d"]),
+              help="Date for overrides' validity (default: today).")
+@month_option
+@store_option
+@json_option
+@handle_errors
+def lookup_cmd(ids: tuple[str, ...], customer: bool, at_date: Any, month: str | None,
+               store_path: str, as_json: bool) -> None:
+    """Show one subscriber's tier and how it was made.
+
+    Prints the tier, the effective tier that drives service and why (highest of own tier,
+    the customer's other lines and manual overrides), the score with its ARPU, window,
+    tenure and coefficient, the cut points of its partition, the distance to the next tier
+    up, and its SLA targets per issue class. Exit code 1 when the id is not in the store.
+
+    \b
+    Examples:
+      tiering lookup 13800000009
+      tiering lookup C100 --customer --month 2026-11 --json
+    """
+    at = at_date.date() if at_date else date.today()
+    store = Store(store_path)
+    month, policy, rows = store.lines(list(ids), month=month, customer=customer, at=at)
+    doc = store.thresholds(month)
+    by_partition = {p["partition"]: p for p in doc["partitions"]}
+    answers = [_describe(r, month, at, policy, by_partition.get(r["partition"])) for r in rows]
+    if as_json:
+        print_json(answers[0] if len(answers) == 1 and not customer else answers)
+        return
+    for a in answers:
+        _echo_line(a)
+
+
+def _describe(row: dict[str, Any], month: str, at: date, policy: Any,
+              partition: dict[str, Any] | None) -> dict[str, Any]:
+    eff = row["effective"]
+    bounds = partition["thresholds"] if partition else []
+    tier = row["tier"]
+    above = [t for t in bounds if tier is not None and t["tier"] == tier + 1]
+    distance = (f"{above[0]['rounded'] - row['score']:.2f}" if above else None)
+    why = []
+    if eff.own_tier is not None and eff.tier == eff.own_tier:
+        why.append("own tier")
+    if eff.customer_tier is not None and eff.tier == eff.customer_tier and (
+            eff.own_tier is None or eff.customer_tier > eff.own_tier):
+        why.append(f"customer {row['customer_id']}'s best line")
+    if eff.override_tier is not None and eff.tier == eff.override_tier:
+        why.append(f"override: {eff.override_reason or 'no reason given'}")
+    if eff.default_used:
+        why.append("unrated: served at the policy's unrated_service_tier")
+    sla = {name: {"target": c.target(eff.tier), "unit": c.unit, "clock": c.clock}
+           for name, c in policy.sla.classes.items()}
+    return {
+        "subscriber_id": row["subscriber_id"], "customer_id": row["customer_id"],
+        "month": month, "region": row["region"], "partition": row["partition"],
+        "tier": tier, "effective_tier": eff.tier, "effective_tier_why": why,
+        "effective_on": at.isoformat(), "override_tier": eff.override_tier,
+        "customer_tier": eff.customer_tier,
+        "score": None if row["score"] is None else f"{row['score']:.2f}",
+        "arpu_yuan": row["arpu_yuan"], "arpu_score": row["arpu_score"],
+        "window_months": row["window_months"], "tenure_months": row["tenure_months"],
+        "coefficient": None if row["coefficient"] is None else f"{row['coefficient']:.2f}",
+        "reason": row["reason"], "thresholds": bounds, "distance_to_next_tier": distance,
+        "next_tier": above[0]["tier"] if above else None, "sla_targets": sla,
+    }
+
+
+def _echo_line(a: dict[str, Any]) -> None:
+    click.echo(f"subscriber {a['subscriber_id']}  (customer {a['customer_id'] or '-'}, "
+               f"month {a['month']}, partition {a['partition']})")
+    click.echo(f"  tier            {_stars(a['tier'])}"
+               + (f"  reason: {a['reason']}" if a["reason"] else ""))
+    click.echo(f"  effective tier  {_stars(a['effective_tier'])}  on {a['effective_on']}: "
+               f"{'; '.join(a['effective_tier_why'])}")
+    if a["score"] is not None:
+        click.echo(f"  score           {a['score']} = ARPU score {a['arpu_score']} "
+                   f"(ARPU {a['arpu_yuan']} yuan over {a['window_months']} months) x "
+                   f"{a['coefficient']} (tenure {a['tenure_months']} months)")
+    else:
+        click.echo(f"  score           none (tenure {a['tenure_months']} months)")
+    if a["thresholds"]:
+        click.echo("  cut points      " + ", ".join(
+            f"{t['tier']}-star >= {t['rounded']}" for t in a["thresholds"]))
+    if a["distance_to_next_tier"] is not None:
+        click.echo(f"  next tier up    {a['distance_to_next_tier']} points to "
+                   f"{a['next_tier']}-star")
+    click.echo("  SLA targets     " + ", ".join(
+        f"{name} {t['target']} {t['unit']}" for name, t in a["sla_targets"].items()))
+
+
+@click.command("thresholds")
+@month_option
+@store_option
+@json_option
+@handle_errors
+def thresholds_cmd(month: str | None, store_path: str, as_json: bool) -> None:
+    """Print a month's cut points (raw and rounded) and the realised share of each tier.
+
+    \b
+    Example:
+      tiering thresholds --month 2026-11 --json
+    """
+    doc = Store(store_path).thresholds(month)
+    if as_json:
+        print_json(doc)
+        return
+    click.echo(f"month {doc['month']}")
+    _echo_thresholds(doc)
+
+
+@click.command("export")
+@click.option("--month", metavar="YYYY-MM", help="Rating month (default: the latest).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .parquet or .csv.")
+@store_option
+@json_option
+@handle_errors
+def export_cmd(month: str | None, out: str, store_path: str, as_json: bool) -> None:
+    """Write a month's per-subscriber rows (the SPEC section 7 columns) to Parquet or CSV.
+
+    \b
+    Example:
+      tiering export --month 2026-11 --out tiers-2026-11.parquet
+    """
+    month, rows = Store(store_path).export(out, month)
+    if as_json:
+        print_json({"month": month, "out": out, "rows": rows})
+    else:
+        click.echo(f"wrote {rows:,} rows of {month} to {out}")

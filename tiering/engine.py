@@ -1,0 +1,313 @@
+"""The monthly re-tiering run: inputs in, one month of tiers and thresholds out.
+
+The rules live in ``score.py`` and ``thresholds.py``; this module only wires them into one
+lazy polars plan: billing is aggregated per subscriber before it meets the subscriber list
+(the join is then one row per line instead of one per bill), cut points are read from a count
+per distinct score, and nothing loops over rows in Python.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from tiering import score as sc
+from tiering.errors import InputError
+from tiering.policy import Policy, load_policy
+from tiering.readers import (
+    Source,
+    Table,
+    billing_rows,
+    collect,
+    open_table,
+    read_overrides,
+    read_subscribers,
+    reject_bad,
+    reject_bad_billing,
+)
+from tiering.thresholds import PartitionThresholds, cut_points, tier_counts, tier_expr
+
+ALL = "all"
+NO_REGION = "(none)"
+# The per-subscriber columns of SPEC section 7, in order.
+LINE_COLUMNS = ("subscriber_id", "customer_id", "region", "tenure_months", "window_months",
+                "arpu_yuan", "arpu_score", "coefficient", "score", "tier", "reason")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RateResult:
+    """One rated month. ``lines`` has the SPEC section 7 columns plus exact integer twins
+    (``score_x100``, ``coefficient_x100``), ``partition`` and ``customer_tier``."""
+
+    month: str
+    lines: pl.DataFrame
+    partitions: tuple[PartitionThresholds, ...]
+    overrides: pl.DataFrame
+    counts: dict[str, int] = field(hash=False)
+    unrated: dict[str, int] = field(hash=False)
+    timings: dict[str, float] = field(hash=False)
+    files: dict[str, tuple[str, ...]] = field(hash=False)
+
+    def export_frame(self) -> pl.DataFrame:
+        """Exactly the SPEC section 7 columns."""
+        return self.lines.select(LINE_COLUMNS)
+
+
+def parse_month(text: str) -> int:
+    m = re.fullmatch(r"(\d{4})-?(\d{2})", text.strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise InputError(f"--month: not a month (YYYY-MM): {text!r}")
+    return sc.month_index(int(m.group(1)), int(m.group(2)))
+
+
+def rate(
+    month: str,
+    billing: Source,
+    subscribers: Source,
+    *,
+    overrides: Source | None = None,
+    policy: Policy | None = None,
+    amount_unit: str = "yuan",
+    columns: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> RateResult:
+    """Rate every subscriber for ``month`` (``"YYYY-MM"``).
+
+    ``billing`` and ``subscribers`` are paths or globs (CSV/Parquet), DuckDB relations, Arrow
+    tables or polars frames. ``amount_unit`` is ``"yuan"`` (decimal text or numbers) or
+    ``"fen"`` (an integer column of fen). ``columns`` maps our column names to yours.
+    Raises :class:`~tiering.errors.InputError` naming file, row, column and value.
+    """
+    if amount_unit not in ("yuan", "fen"):
+        raise InputError(f"amount unit must be 'yuan' or 'fen', not {amount_unit!r}")
+    say = progress or (lambda _msg: None)
+    policy = policy or load_policy()
+    m = parse_month(month)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    say("reading subscribers")
+    subs_table = open_table(subscribers, "subscribers", columns)
+    subs = read_subscribers(subs_table)
+    over_table = open_table(overrides, "overrides", columns) if overrides is not None else None
+    over = _overrides(over_table, policy) if over_table is not None else _no_overrides()
+    lap("read_subscribers")
+
+    say("aggregating billing")
+    bill_table = open_table(billing, "billing", columns)
+    per_sub, billing_total = _billing_per_subscriber(bill_table, m, amount_unit)
+    if per_sub["bad"].sum() > 0:
+        reject_bad_billing(bill_table, amount_unit)
+    subs, per_sub = _align_ids(subs, per_sub)
+    per_sub = _repair_early_bills(per_sub, subs, bill_table, m, amount_unit)
+    lap("aggregate_billing")
+
+    say("scoring")
+    lines = _score(subs, per_sub, m, policy)
+    lap("score")
+
+    say("cut points and tiers")
+    lines, partitions = _tiers(lines, policy)
+    lap("tiers")
+
+    unknown = per_sub.join(subs.select("subscriber_id"), on="subscriber_id", how="anti")
+    counts = {
+        "subscribers": subs.height,
+        "billing_rows": billing_total,
+        "rated": int(lines["reason"].is_null().sum()),
+        "unknown_subscriber_rows": int(unknown["window_rows"].sum()),
+        "outside_window_rows": billing_total - int(lines["window_rows"].sum())
+        - int(unknown["window_rows"].sum()),
+        "overrides": over.height,
+    }
+    unrated = dict(lines.group_by("reason").len().drop_nulls().iter_rows())
+    return RateResult(
+        month=sc.month_text(m),
+        lines=lines.select(*LINE_COLUMNS, "coefficient_x100",
+                                                       "score_x100", "partition", "customer_tier"),
+        partitions=partitions,
+        overrides=over,
+        counts=counts,
+        unrated={r: int(unrated.get(r, 0)) for r in sc.REASONS},
+        timings=timings,
+        files={"billing": bill_table.files, "subscribers": subs_table.files,
+               "overrides": over_table.files if over_table else ()},
+    )
+
+
+def _billing_per_subscriber(table: Table, m: int, unit: str) -> tuple[pl.DataFrame, int]:
+    """One row per subscriber billed inside M-12..M-1 (fen, rows, bad rows), and the total
+    number of billing rows.
+
+    The window start of a young line is its join month, which this pass does not know yet;
+    ``first_month`` lets :func:`_repair_early_bills` fix the rare line billed before joining.
+    """
+    rows, _ = billing_rows(table, unit)
+    in_range = pl.col("month").is_between(m - sc.WINDOW_MONTHS, m - 1)
+    bad = pl.col("subscriber_id").is_null() | pl.col("month").is_null() | pl.col("fen").is_null()
+    # Filtering before grouping halves the cost; rows outside M-12..M-1 are only counted.
+    query = rows.filter(in_range | bad).group_by("subscriber_id").agg(
+        fen=pl.col("fen").sum(),
+        window_rows=pl.len().cast(pl.Int64),
+        bad=bad.sum().cast(pl.Int64),
+        first_month=pl.col("month").min(),
+    )
+    total = rows.select(rows=pl.len().cast(pl.Int64))
+    try:
+        out, count = pl.collect_all([query, total], engine="streaming")
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InputError(f"{table.name}: cannot read: {str(exc).strip().splitlines()[0]}") from None
+    if count["rows"][0] == 0:
+        raise InputError(f"{table.name}: no rows (empty input)")
+    return out, int(count["rows"][0])
+def _align_ids(subs: pl.DataFrame, per_sub: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Join keys must share a type; integers become their decimal text only when the other
+    side is text (text ids are never reformatted)."""
+    a, b = subs["subscriber_id"].dtype, per_sub["subscriber_id"].dtype
+    if a == b:
+        return subs, per_sub
+    if a.is_integer() and b.is_integer():
+        return (subs.with_columns(pl.col("subscriber_id").cast(pl.Int64)),
+                per_sub.with_columns(pl.col("subscriber_id").cast(pl.Int64)))
+    as_text = pl.col("subscriber_id").cast(pl.String)
+    return subs.with_columns(as_text), per_sub.with_columns(as_text)
+
+
+def _score(subs: pl.DataFrame, per_sub: pl.DataFrame, m: int, policy: Policy) -> pl.DataFrame:
+    rp = policy.rating
+    tenure = pl.col("tenure_months")
+    rated = pl.col("reason").is_null()
+    return (
+        subs.lazy()
+        .join(per_sub.lazy(), on="subscriber_id", how="left")
+        .with_columns(
+            join_month=sc.month_of(pl.col("join_date")),
+            fen=pl.col("fen").fill_null(0),
+            window_rows=pl.col("window_rows").fill_null(0),
+        )
+        .with_columns(
+            tenure_months=sc.tenure_months(m, pl.col("join_month")).cast(pl.Int32),
+            window_start=sc.window_start(m, pl.col("join_month")),
+        )
+        .with_columns(
+            reason=sc.reason(
+                m, rp,
+                join_month=pl.col("join_month"),
+                active=pl.col("status").str.to_lowercase() == "active",
+                personal=pl.col("line_type").is_null() | (pl.col("line_type") == "personal"),
+                billed=pl.col("billed_in_month"),
+                has_history=pl.col("window_rows") > 0,
+            ),
+        )
+        .with_columns(
+            window_months=pl.when(rated).then(pl.lit(m) - pl.col("window_start")).cast(pl.Int32),
+            coefficient_x100=pl.when(rated).then(sc.coefficient_x100(tenure, rp)),
+        )
+        .with_columns(arpu_yuan=pl.when(rated).then(
+            sc.arpu_yuan(pl.col("fen"), pl.col("window_months").cast(pl.Int64))))
+        .with_columns(
+            arpu_score=pl.col("arpu_yuan").clip(lower_bound=0),
+            score_x100=sc.score_x100(pl.col("arpu_yuan"), pl.col("coefficient_x100")),
+        )
+        .with_columns(
+            coefficient=_hundredths(pl.col("coefficient_x100"), 6),
+            score=_hundredths(pl.col("score_x100"), 18),
+        )
+        .select(*LINE_COLUMNS[:-2], "reason", "coefficient_x100", "score_x100", "window_rows")
+        .collect()
+    )
+
+
+def _hundredths(x100: pl.Expr, precision: int) -> pl.Expr:
+    """An exact decimal with two places from an integer count of hundredths."""
+    return (x100.cast(pl.Decimal(38, 2)) / 100).cast(pl.Decimal(precision, 2))
+
+
+def _repair_early_bills(
+    per_sub: pl.DataFrame, subs: pl.DataFrame, table: Table, m: int, unit: str
+) -> pl.DataFrame:
+    """Recompute the few lines billed inside M-12..M-1 but before their window start.
+
+    The per-subscriber pass does not know join months, so it sums all of M-12..M-1; a second,
+    filtered pass over the billing rows of just these lines drops their pre-join months.
+    Most months have none and skip it.
+    """
+    starts = subs.select("subscriber_id", window_start=sc.window_start(
+        m, sc.month_of(pl.col("join_date"))))
+    early = per_sub.join(starts, on="subscriber_id").filter(
+        pl.col("first_month") < pl.col("window_start")).select("subscriber_id", "window_start")
+    if early.height == 0:
+        return per_sub
+    rows, _ = billing_rows(table, unit)
+    in_window = pl.col("month").is_between(pl.col("window_start"), m - 1)
+    fixed = collect(table, rows.join(early.lazy(), on="subscriber_id").group_by(
+        "subscriber_id").agg(
+        fen=pl.col("fen").filter(in_window).sum(),
+        window_rows=in_window.sum().cast(pl.Int64),
+    ))
+    return per_sub.update(fixed, on="subscriber_id")
+
+
+def _tiers(
+    lines: pl.DataFrame, policy: Policy
+) -> tuple[pl.DataFrame, tuple[PartitionThresholds, ...]]:
+    """Cut points per partition, tiers, and the customer tier (highest line of the customer)."""
+    rp = policy.rating
+    part = (pl.col("region").fill_null(NO_REGION) if rp.thresholds_by_region else pl.lit(ALL))
+    lines = lines.with_columns(partition=part)
+    rated = lines.filter(pl.col("reason").is_null())
+    counts = rated.group_by("partition", "score_x100").len()
+    names = sorted(set(counts["partition"].to_list())) or [ALL]
+    cuts = {}
+    for name in names:
+        c = counts.filter(pl.col("partition") == name)
+        cuts[name] = cut_points(c["score_x100"].to_numpy(), c["len"].to_numpy(), rp)
+    bounds = pl.DataFrame(
+        {"partition": names} | {f"_t{i}": [cuts[n][i].rounded if cuts[n] else None for n in names]
+                                for i in range(rp.tiers - 1)},
+        schema={"partition": pl.String} | {f"_t{i}": pl.Int64 for i in range(rp.tiers - 1)},
+    )
+    tier = tier_expr(pl.col("score_x100"), [pl.col(f"_t{i}") for i in range(rp.tiers - 1)])
+    lines = (
+        lines.join(bounds, on="partition", how="left")
+        .with_columns(tier=pl.when(pl.col("reason").is_null() & pl.col("_t0").is_not_null())
+                      .then(tier))
+        .drop([f"_t{i}" for i in range(rp.tiers - 1)])
+        .with_columns(customer_tier=pl.when(pl.col("customer_id").is_not_null())
+                      .then(pl.col("tier").max().over("customer_id")))
+    )
+    by_tier = lines.filter(pl.col("tier").is_not_null()).group_by("partition", "tier").len()
+    partitions = []
+    for name in names:
+        mine = by_tier.filter(pl.col("partition") == name)
+        tally = dict(zip(mine["tier"].to_list(), mine["len"].to_list()))
+        partitions.append(PartitionThresholds(
+            name, int(sum(tally.values())), tuple(cuts[name]), tier_counts(tally, rp)))
+    return lines, tuple(partitions)
+
+
+def _no_overrides() -> pl.DataFrame:
+    return pl.DataFrame(schema={"subscriber_id": pl.String, "customer_id": pl.String,
+                                "tier": pl.Int8, "valid_from": pl.Date, "valid_to": pl.Date,
+                                "reason": pl.String})
+
+
+def _overrides(table: Table, policy: Policy) -> pl.DataFrame:
+    rows = read_overrides(table)
+    tiers = policy.rating.tiers
+    reject_bad(table, rows.with_row_index("_row", offset=1), {
+        "tier": (~pl.col("tier").is_between(1, tiers), f"not a tier 1..{tiers}")})
+    return rows
