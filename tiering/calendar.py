@@ -11,6 +11,7 @@ This module stays free of polars: ticket systems import it in request handlers.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import functools
 import tomllib
@@ -53,6 +54,77 @@ def from_us(us: int, zone_name: str) -> datetime:
     return (EPOCH + timedelta(microseconds=int(us))).astimezone(zone(zone_name))
 
 
+class ArrayOps:
+    """Primitives over numpy arrays (a frame of tickets)."""
+
+    where = staticmethod(np.where)
+    minimum = staticmethod(np.minimum)
+    maximum = staticmethod(np.maximum)
+
+    @staticmethod
+    def searchsorted(seq: Any, v: Any, side: str) -> Any:
+        return np.searchsorted(seq, v, side)  # type: ignore[call-overload]
+
+    @staticmethod
+    def not_(x: Any) -> Any:
+        return ~x
+
+    @staticmethod
+    def tables(cal: BusinessCalendar) -> Any:
+        return cal
+
+    @staticmethod
+    def false(m: int) -> Any:
+        return np.zeros(m, bool)
+
+    @staticmethod
+    def gather(per_ticket: Any, idx: I64) -> Any:
+        return per_ticket[idx]
+
+    @staticmethod
+    def one(per_ticket: I64) -> Any:
+        return per_ticket
+
+
+class ScalarOps:
+    """The same primitives on Python ints and bools (one ticket). The rule is written once
+    against either set, so a request handler does not pay numpy's per-call overhead."""
+
+    @staticmethod
+    def where(c: Any, a: Any, b: Any) -> Any:
+        return a if c else b
+
+    minimum = staticmethod(min)
+    maximum = staticmethod(max)
+
+    @staticmethod
+    def searchsorted(seq: Any, v: Any, side: str) -> Any:
+        return (bisect.bisect_right if side == "right" else bisect.bisect_left)(seq, v)
+
+    @staticmethod
+    def not_(x: Any) -> Any:
+        return not x
+
+    @staticmethod
+    def tables(cal: BusinessCalendar) -> Any:
+        return cal.lists
+
+    @staticmethod
+    def false(m: int) -> Any:
+        return False
+
+    @staticmethod
+    def gather(per_ticket: Any, idx: I64) -> Any:
+        return per_ticket  # numpy broadcasts the one ticket's value over its pauses
+
+    @staticmethod
+    def one(per_ticket: I64) -> Any:
+        return per_ticket[0].item()
+
+
+Ops = Union[type[ArrayOps], type[ScalarOps]]
+
+
 @dataclass(frozen=True, slots=True)
 class Clock24x7:
     """Elapsed time: W(t) = t. ``timezone`` is only the zone deadlines are written in."""
@@ -61,11 +133,24 @@ class Clock24x7:
     kind: ClassVar[str] = "24x7"
     name: ClassVar[str] = "24x7"
 
-    def work(self, t: I64) -> tuple[I64, Any]:
+    def work(self, t: Any, xp: Ops = ArrayOps) -> tuple[Any, Any]:
         return t, False
 
-    def unwork(self, x: I64, right: bool) -> tuple[I64, Any]:
+    def unwork(self, x: Any, right: bool, xp: Ops = ArrayOps) -> tuple[Any, Any]:
         return x, False
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """A calendar's sorted tables as Python lists, for :class:`ScalarOps`."""
+
+    starts: list[int]
+    lengths: list[int]
+    cum: list[int]
+    cum_end: list[int]
+    local_starts: list[int]
+    local_ends: list[int]
+    days: list[int]
 
 
 # eq=False: the arrays make value equality meaningless; one instance per (name, file) anyway.
@@ -74,10 +159,11 @@ class BusinessCalendar:
     """Working intervals over the known years, with a zero-length sentinel at each end.
 
     ``starts``/``ends`` are epoch µs; ``cum[i]`` is the working µs before interval i and
-    ``cum_end = cum + (ends - starts)``. ``local_starts``/``local_ends`` are the same intervals
-    as naive local wall-clock µs, used for "the same local time N working days later" so that
-    a DST change in between does not shift the hour. ``days`` are the working days as local day
+    ``cum_end = cum + lengths``. ``local_starts``/``local_ends`` are the same intervals as
+    naive local wall-clock µs, used for "the same local time N working days later" so that a
+    DST change in between does not shift the hour. ``days`` are the working days as local day
     numbers since 1970-01-01. ``lo``/``hi`` bound the known years (local midnights).
+    ``lists`` holds the same tables as Python lists for one-ticket calls.
     """
 
     name: str
@@ -86,6 +172,7 @@ class BusinessCalendar:
     last_year: int
     starts: I64
     ends: I64
+    lengths: I64
     cum: I64
     cum_end: I64
     local_starts: I64
@@ -93,38 +180,44 @@ class BusinessCalendar:
     days: I64
     lo: int
     hi: int
+    lists: Tables
     kind: ClassVar[str] = "business"
 
-    def work(self, t: I64) -> tuple[I64, I64]:
-        """W(t): working µs before instant t, and where t lies outside the known years."""
-        i = np.maximum(np.searchsorted(self.starts, t, "right") - 1, 0)
-        s = self.starts[i]
-        w = self.cum[i] + np.clip(t - s, 0, self.ends[i] - s)
+    def work(self, t: Any, xp: Ops = ArrayOps) -> tuple[Any, Any]:
+        """W(t): working µs before instant t, and whether t lies outside the known years
+        (then W is meaningless but harmless: every index stays in range)."""
+        tab = xp.tables(self)
+        i = xp.searchsorted(tab.starts, t, "right") - 1
+        w = tab.cum[i] + xp.minimum(xp.maximum(t - tab.starts[i], 0), tab.lengths[i])
         return w, (t < self.lo) | (t > self.hi)
 
-    def unwork(self, x: I64, right: bool) -> tuple[I64, I64]:
+    def unwork(self, x: Any, right: bool, xp: Ops = ArrayOps) -> tuple[Any, Any]:
         """W^-1(x). ``right=False``: the first instant W reaches x (an interval's end when x
         is reached exactly there); ``right=True``: the start of the next working stretch then."""
-        i = np.searchsorted(self.cum_end, x, "right" if right else "left")
-        bad = i >= len(self.cum_end)
-        i = np.minimum(i, len(self.cum_end) - 1)
-        return self.starts[i] + (x - self.cum[i]), bad
+        tab = xp.tables(self)
+        last = len(tab.cum_end) - 1
+        i = xp.searchsorted(tab.cum_end, x, "right" if right else "left")
+        bad = i > last
+        i = xp.minimum(i, last)
+        return tab.starts[i] + (x - tab.cum[i]), bad
 
-    def add_workdays(self, t: I64, n: I64) -> tuple[I64, I64]:
+    def add_workdays(self, t: Any, n: Any, xp: Ops = ArrayOps) -> tuple[Any, Any]:
         """The same local time as working instant ``t`` on the n-th working day after its day,
         or the next working start when that local time is not working time on that day."""
-        j = np.searchsorted(self.starts, t, "right") - 1
-        local = self.local_starts[j] + (t - self.starts[j])
+        tab = xp.tables(self)
+        j = xp.searchsorted(tab.starts, t, "right") - 1
+        local = tab.local_starts[j] + (t - tab.starts[j])
         day = local // DAY_US
-        k = np.searchsorted(self.days, day) + n
-        bad = k >= len(self.days)
-        target = self.days[np.minimum(k, len(self.days) - 1)] * DAY_US + (local - day * DAY_US)
-        m = np.searchsorted(self.local_starts, target, "right") - 1
-        inside = target < self.local_ends[m]
-        nxt = np.minimum(m + 1, len(self.starts) - 1)
-        bad = bad | (~inside & (nxt == len(self.starts) - 1))
-        return np.where(inside, self.starts[m] + (target - self.local_starts[m]),
-                        self.starts[nxt]), bad
+        k = xp.searchsorted(tab.days, day, "left") + n
+        bad = k >= len(tab.days)
+        target = tab.days[xp.minimum(k, len(tab.days) - 1)] * DAY_US + (local - day * DAY_US)
+        m = xp.searchsorted(tab.local_starts, target, "right") - 1
+        inside = target < tab.local_ends[m]
+        sentinel = len(tab.starts) - 1
+        nxt = xp.minimum(m + 1, sentinel)
+        bad = bad | (xp.not_(inside) & (nxt == sentinel))
+        return xp.where(inside, tab.starts[m] + (target - tab.local_starts[m]),
+                        tab.starts[nxt]), bad
 
     def out_of_bounds(self, when: str) -> DateOutOfBounds:
         return DateOutOfBounds(calendar=self.name, first=self.first_year, last=self.last_year,
@@ -192,13 +285,15 @@ def build(rules: CalendarRules) -> BusinessCalendar:
     e = np.array([lo, *ends, hi], dtype=np.int64)
     lengths = e - s
     cum_end = np.cumsum(lengths)
+    arrays = {
+        "starts": s, "lengths": lengths, "cum": cum_end - lengths, "cum_end": cum_end,
+        "local_starts": np.array([llo, *lstarts, lhi], dtype=np.int64),
+        "local_ends": np.array([llo, *lends, lhi], dtype=np.int64),
+        "days": np.array(days, dtype=np.int64),
+    }
     return BusinessCalendar(
-        name=rules.name, timezone=rules.timezone, first_year=first, last_year=last,
-        starts=s, ends=e, cum=cum_end - lengths, cum_end=cum_end,
-        local_starts=np.array([llo, *lstarts, lhi], dtype=np.int64),
-        local_ends=np.array([llo, *lends, lhi], dtype=np.int64),
-        days=np.array(days, dtype=np.int64), lo=lo, hi=hi,
-    )
+        name=rules.name, timezone=rules.timezone, first_year=first, last_year=last, ends=e,
+        lo=lo, hi=hi, lists=Tables(**{k: v.tolist() for k, v in arrays.items()}), **arrays)
 
 
 def _split_at_offset_change(zi: ZoneInfo, ua: int, ub: int, la: int,

@@ -25,6 +25,7 @@ from tiering.readers import (
     billing_rows,
     collect,
     open_table,
+    read_error,
     read_overrides,
     read_subscribers,
     reject_bad,
@@ -169,7 +170,7 @@ def _billing_per_subscriber(table: Table, m: int, unit: str) -> tuple[pl.DataFra
     try:
         out, count = pl.collect_all([query, total], engine="streaming")
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError(f"{table.name}: cannot read: {str(exc).strip().splitlines()[0]}") from None
+        raise read_error(table, exc) from None
     if count["rows"][0] == 0:
         raise InputError(f"{table.name}: no rows (empty input)")
     return out, int(count["rows"][0])

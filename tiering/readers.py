@@ -102,8 +102,41 @@ def collect(table: Table, query: pl.LazyFrame) -> pl.DataFrame:
     try:
         return query.collect(engine="streaming")
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{table.name}: cannot read: {first}") from None
+        raise read_error(table, exc) from None
+
+
+def read_error(table: Table, exc: BaseException) -> InputError:
+    """Name the file and, for a malformed CSV, the first bad row (found on this error path
+    only, so the fast path never pays for it)."""
+    for path in table.files:
+        if Path(path).suffix.lower() in (".csv", ".txt"):
+            problem = _diagnose_csv(path)
+            if problem:
+                return InputError(f"{path}: {problem}")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InputError(f"{table.name}: cannot read: {first}")
+
+
+def _diagnose_csv(path: str) -> str | None:
+    import csv
+
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad = raw[max(exc.start - 10, 0):exc.end + 10]
+                return f"line {line_no}: not UTF-8 text near {bad!r}"
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            return "empty file (no header)"
+        for row_no, row in enumerate(reader, start=1):
+            if len(row) != len(header):
+                return (f"row {row_no}: {len(row)} fields where the header has {len(header)}: "
+                        f"{','.join(row)!r}")
+    return None
 
 
 def require(table: Table, needed: Sequence[str]) -> pl.Schema:

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tiering.calendar import (
-    DAY_US, US, BusinessCalendar, Clock, from_us, get_clock, to_us, zone,
+    DAY_US, US, ArrayOps, BusinessCalendar, Clock, Ops, ScalarOps, from_us, get_clock, to_us,
+    zone,
 )
 from tiering.errors import DateOutOfBounds, InputError, TieringError
 from tiering.policy import Policy, SlaClass, load_policy
@@ -99,45 +100,47 @@ class _Core:
     err_at: np.ndarray  # the instant that fell outside the known years (OUT_OF_YEARS)
 
 
-def _core(clock: Clock, unit: str, n: np.ndarray, opened: np.ndarray, now: np.ndarray,
-          resolved_at: np.ndarray, pt: np.ndarray, ps: np.ndarray, pe: np.ndarray) -> _Core:
-    """The rule over the arrays of one class: ``n`` targets in ``unit``; ``resolved_at`` is
-    NONE when not resolved; ``pt`` indexes the pauses' tickets; ``pe`` is NONE for a pause
-    still running. Errors are returned per ticket, never raised."""
-    m = len(opened)
+def _core(xp: Ops, clock: Clock, unit: str, n: Any, opened: Any, now: Any, resolved_at: Any,
+          pt: np.ndarray, ps: np.ndarray, pe: np.ndarray) -> _Core:
+    """The rule for the tickets of one class, on arrays (``xp=ArrayOps``) or on one ticket's
+    Python ints (``xp=ScalarOps``): ``n`` targets in ``unit``; ``resolved_at`` NONE when not
+    resolved. Pauses are always arrays: ``pt`` indexes their tickets (0 for the one ticket),
+    ``pe`` is NONE for a pause still running. Errors are returned per ticket, never raised."""
+    m = 1 if xp is ScalarOps else len(opened)
     done = (resolved_at != NONE) & (resolved_at <= now)
-    stop = np.maximum(np.where(done, resolved_at, now), opened)
-    err = np.zeros(m, np.int8)
-    w_open, bad_open = clock.work(opened)
-    w_stop, bad_stop = clock.work(stop)
-    err_at = np.where(bad_open, opened, np.where(bad_stop, stop, NONE))
-    err[bad_open | bad_stop] = OUT_OF_YEARS
-    err[(resolved_at != NONE) & (resolved_at < opened)] = RESOLVED_BEFORE_OPENED
-    paused = np.zeros(m, bool)
-    p_work = np.zeros(m, np.int64)
+    stop = xp.maximum(xp.where(done, resolved_at, now), opened)
+    w_open, bad_open = clock.work(opened, xp)
+    w_stop, bad_stop = clock.work(stop, xp)
+    err_at = xp.where(bad_open, opened, xp.where(bad_stop, stop, NONE))
+    err = xp.where(bad_open | bad_stop, OUT_OF_YEARS, 0)
+    paused = reversed_pause = xp.false(m)
+    p_work = 0
     if len(pt):
-        s = stop[pt]
-        err[pt[(pe != NONE) & (pe < ps)]] = PAUSE_REVERSED
-        running = (ps <= s) & ((pe == NONE) | (pe > s)) & ~done[pt]
-        paused[pt[running]] = True
-        a = np.maximum(ps, opened[pt])
+        s = xp.gather(stop, pt)
+        running = (ps <= s) & ((pe == NONE) | (pe > s)) & np.logical_not(xp.gather(done, pt))
+        paused = xp.one(np.bincount(pt[running], minlength=m) > 0)
+        reversed_pause = xp.one(np.bincount(pt[(pe != NONE) & (pe < ps)], minlength=m) > 0)
+        a = np.maximum(ps, xp.gather(opened, pt))
         b = np.where(pe == NONE, s, np.minimum(pe, s))
         keep = b > a
         # a and b lie in [opened, stop], so they are inside the known years when those are.
-        p_work = _union_measure(pt[keep], clock.work(a[keep])[0], clock.work(b[keep])[0], m)
+        p_work = xp.one(_union_measure(pt[keep], clock.work(a[keep])[0],
+                                       clock.work(b[keep])[0], m))
     if unit == "wd":
         assert isinstance(clock, BusinessCalendar)
-        moved, bad1 = clock.unwork(w_open, right=True)
-        d0, bad2 = clock.add_workdays(moved, n)
-        target = clock.work(d0)[0] - w_open
-        due, bad3 = clock.unwork(w_open + target + p_work, right=True)
-        beyond = bad1 | bad2 | (bad3 & ~paused)
+        moved, bad1 = clock.unwork(w_open, True, xp)
+        d0, bad2 = clock.add_workdays(moved, n, xp)
+        target = clock.work(d0, xp)[0] - w_open
+        due, bad3 = clock.unwork(w_open + target + p_work, True, xp)
+        beyond = bad1 | bad2 | (bad3 & xp.not_(paused))
     else:
         target = n * UNIT_US[unit]
-        due, beyond = clock.unwork(w_open + target + p_work, right=False)
-        beyond = beyond & ~paused
-    err[(err == 0) & beyond] = DEADLINE_BEYOND
-    return _Core(stop=stop, done=done, deadline=np.where(paused, NONE, due), target=target,
+        due, beyond = clock.unwork(w_open + target + p_work, False, xp)
+        beyond = beyond & xp.not_(paused)
+    err = xp.where((err == 0) & beyond, DEADLINE_BEYOND, err)
+    err = xp.where(reversed_pause, PAUSE_REVERSED, err)
+    err = xp.where((resolved_at != NONE) & (resolved_at < opened), RESOLVED_BEFORE_OPENED, err)
+    return _Core(stop=stop, done=done, deadline=xp.where(paused, NONE, due), target=target,
                  counted=w_stop - w_open - p_work, paused=paused, err=err, err_at=err_at)
 
 
@@ -161,18 +164,17 @@ def _union_measure(t: np.ndarray, a: np.ndarray, b: np.ndarray, m: int) -> np.nd
     return np.where(has, csum[np.maximum(last, 0)] - csum[np.minimum(first, len(csum) - 1)], 0)
 
 
-def _classify(core: _Core, warning_at: int,
-              steps_at: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def _classify(xp: Ops, core: _Core, warning_at: int, steps_at: Sequence[int]) -> tuple[Any, Any]:
     """State and escalation step index (-1: none). Percent thresholds compare in integers:
     counted * 100 >= at * target."""
     used = core.counted * 100
-    state = np.where(used >= warning_at * core.target, WARNING, ON_TRACK)
-    state = np.where(core.stop > core.deadline, BREACHED, state)
-    state = np.where(core.paused, np.where(core.counted >= core.target, BREACHED, PAUSED), state)
-    state = np.where(core.done, np.where(core.stop <= core.deadline, MET, BREACHED), state)
-    step = np.full(len(used), -1, np.int64)
+    state = xp.where(used >= warning_at * core.target, WARNING, ON_TRACK)
+    state = xp.where(core.stop > core.deadline, BREACHED, state)
+    state = xp.where(core.paused, xp.where(core.counted >= core.target, BREACHED, PAUSED), state)
+    state = xp.where(core.done, xp.where(core.stop <= core.deadline, MET, BREACHED), state)
+    step = -1
     for i, at in enumerate(steps_at):
-        step = np.where(used >= at * core.target, i, step)
+        step = xp.where(used >= at * core.target, i, step)
     return state, step
 
 
@@ -282,26 +284,24 @@ def _evaluate(tier: int, issue_class: str, opened_at: datetime | str, pauses: It
     opened = _instant(opened_at, "opened_at", zn, assume_zone)
     pt, ps, pe = _pause_arrays(pauses, zn, assume_zone)
     if now is None:  # every pause as given: look at the ticket after its last known instant
-        stop = max(opened, int(ps.max(initial=opened)), int(pe.max(initial=opened)))
+        now_us = max(opened, int(ps.max()), int(pe.max())) if len(ps) else opened
     else:
-        stop = _instant(now, "now", zn, assume_zone)
+        now_us = _instant(now, "now", zn, assume_zone)
     res = NONE if resolved_at is None else _instant(resolved_at, "resolved_at", zn, assume_zone)
-    core = _core(clock, cls.unit, np.array([cls.target(tier)], np.int64),
-                 np.array([opened], np.int64), np.array([stop], np.int64),
-                 np.array([res], np.int64), pt, ps, pe)
-    code = int(core.err[0])
+    core = _core(ScalarOps, clock, cls.unit, cls.target(tier), opened, now_us, res, pt, ps, pe)
+    code = core.err
     if code in (RESOLVED_BEFORE_OPENED, PAUSE_REVERSED):
         raise InputError(_fixed_error_text(code))
     if code:
         assert isinstance(clock, BusinessCalendar)
-        raise clock.out_of_bounds(clock.local_date(int(core.err_at[0])).isoformat()
+        raise clock.out_of_bounds(clock.local_date(core.err_at).isoformat()
                                   if code == OUT_OF_YEARS else _beyond_text(clock))
     return pol, cls, clock, core, opened
 
 
 def _make_deadline(cls: SlaClass, clock: Clock, core: _Core, tier: int, issue_class: str,
                    opened: int) -> Deadline:
-    due = int(core.deadline[0])
+    due = core.deadline
     zn = clock.timezone
     return Deadline(
         deadline=None if due == NONE else from_us(due, zn), target=cls.target(tier),
@@ -340,14 +340,14 @@ def status(ticket: Ticket, now: datetime | str, *, policy: Policy | None = None,
     pol, cls, clock, core, opened = _evaluate(
         ticket.tier, ticket.issue_class, ticket.opened_at, ticket.pauses, policy, now,
         ticket.resolved_at, assume_zone)
-    state, step = _classify(core, pol.sla.warning_at_percent,
+    state, step = _classify(ScalarOps, core, pol.sla.warning_at_percent,
                             [s.at_percent for s in pol.sla.escalation])
-    counted, target = int(core.counted[0]), int(core.target[0])
+    counted, target = core.counted, core.target
     return Status(
         deadline=_make_deadline(cls, clock, core, ticket.tier, ticket.issue_class, opened),
-        state=STATES[int(state[0])], counted_seconds=counted / US,
+        state=STATES[state], counted_seconds=counted / US,
         remaining_seconds=(target - counted) / US, fraction=counted / target,
-        escalation=None if step[0] < 0 else pol.sla.escalation[int(step[0])].notify)
+        escalation=None if step < 0 else pol.sla.escalation[step].notify)
 
 
 # --- vectorized face -----------------------------------------------------------------------
@@ -403,7 +403,6 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
     errors = pl.Series("error", [None] * n, pl.String)
     steps_at = [s.at_percent for s in pol.sla.escalation]
     zones: set[str] = set()
-    now_arr = np.full(n, now_us)
     for ci, name in enumerate(names):
         rows = np.flatnonzero((cidx == ci) & tier_ok)
         if not len(rows):
@@ -413,9 +412,9 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
         zones.add(clock.timezone)
         by_stars = np.array(cls.targets[::-1], np.int64)
         pt, ps, pe = _pauses_of(t, rows, n)
-        core = _core(clock, cls.unit, by_stars[t.tier[rows] - 1], t.opened[rows],
-                     now_arr[rows], t.resolved[rows], pt, ps, pe)
-        s, e = _classify(core, pol.sla.warning_at_percent, steps_at)
+        core = _core(ArrayOps, clock, cls.unit, by_stars[t.tier[rows] - 1], t.opened[rows],
+                     now_us, t.resolved[rows], pt, ps, pe)
+        s, e = _classify(ArrayOps, core, pol.sla.warning_at_percent, steps_at)
         deadline_us[rows], counted[rows], target[rows] = core.deadline, core.counted, core.target
         state[rows], step[rows] = s, e
         bad = np.flatnonzero(core.err)
@@ -509,11 +508,11 @@ def _read_tickets(frame: pl.DataFrame, source: str) -> _Tickets:
         if col not in frame.columns:
             raise InputError(f"{source}: missing column {col!r} (needs opened_at, tier, "
                              f"issue_class; optional resolved_at, pauses)")
-    opened = _instants(frame["opened_at"], source, "opened_at")
+    opened = instants_us(frame["opened_at"], source, "opened_at")
     missing = np.flatnonzero(opened == NONE)
     if len(missing):
         raise _bad_input(source, int(missing[0]) + 1, "opened_at", "missing", None)
-    resolved = (_instants(frame["resolved_at"], source, "resolved_at")
+    resolved = (instants_us(frame["resolved_at"], source, "resolved_at")
                 if "resolved_at" in frame.columns else np.full(frame.height, NONE))
     given = frame["tier"]
     if given.dtype == pl.String:
@@ -529,7 +528,7 @@ def _read_tickets(frame: pl.DataFrame, source: str) -> _Tickets:
                     .str.strip_chars(), pt=pt, ps=ps, pe=pe)
 
 
-def _instants(col: pl.Series, source: str, name: str,
+def instants_us(col: pl.Series, source: str, name: str,
               rows: pl.Series | None = None, shown: pl.Series | None = None) -> np.ndarray:
     """Epoch µs (NONE for null) of a zoned Datetime column or ISO text with an offset."""
     import polars as pl
@@ -597,6 +596,6 @@ def _read_pauses(frame: pl.DataFrame, source: str) -> tuple[np.ndarray, ...]:
         raise InputError(f"{source}: column 'pauses' must be text START/END;... or a list of "
                          f"struct{{start, end}}, not {col.dtype}")
     rows = parts["row"]
-    ps = _instants(start, source, "pauses", rows, shown)
-    pe = _instants(end, source, "pauses", rows, shown)
+    ps = instants_us(start, source, "pauses", rows, shown)
+    pe = instants_us(end, source, "pauses", rows, shown)
     return rows.to_numpy(), ps, pe
