@@ -94,8 +94,11 @@ def test_non_utf8_bytes(tmp_path: Path, store: Path):
 
 
 def test_duplicate_subscriber(tmp_path: Path, store: Path):
-    out = _run(tmp_path, store, subs=SUBS + "A2,2022-01-01,active\n")
-    assert "bad_subs.csv" in out and "duplicate subscriber" in out and "'A2'" in out
+    out = _run(tmp_path, store, subs=SUBS + "A2,2022-01-01,active\n13800138000,2022-01-01,active"
+               "\n13800138000,2023-01-01,active\n")
+    assert "bad_subs.csv: 4 rows, column 'subscriber_id': duplicate subscriber" in out
+    # Ids are personal data: shown masked, never in full.
+    assert "row 2 '**', row 4 '**', row 5 '138****8000', row 6 '138****8000'" in out
 
 
 def test_empty_billing(tmp_path: Path, store: Path):

@@ -15,7 +15,7 @@ import bisect
 import csv
 import functools
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Union
@@ -170,17 +170,17 @@ class BusinessCalendar:
     timezone: str
     first_year: int
     last_year: int
-    starts: I64
-    ends: I64
-    lengths: I64
-    cum: I64
-    cum_end: I64
-    local_starts: I64
-    local_ends: I64
-    days: I64
+    starts: I64 = field(repr=False)
+    ends: I64 = field(repr=False)
+    lengths: I64 = field(repr=False)
+    cum: I64 = field(repr=False)
+    cum_end: I64 = field(repr=False)
+    local_starts: I64 = field(repr=False)
+    local_ends: I64 = field(repr=False)
+    days: I64 = field(repr=False)
     lo: int
     hi: int
-    lists: Tables
+    lists: Tables = field(repr=False)
     kind: ClassVar[str] = "business"
 
     def work(self, t: Any, xp: Ops = ArrayOps) -> tuple[Any, Any]:
@@ -485,9 +485,13 @@ def _dates(value: Any, field: str, fail: Any, first: int, last: int) -> set[date
     return out
 
 
-@functools.lru_cache(maxsize=32)
 def get_calendar(name: str, file: str | None = None) -> BusinessCalendar:
     """The calendar ``name`` (built-in ``CN`` when no file), built once per (name, file)."""
+    return _calendar(name, file)
+
+
+@functools.lru_cache(maxsize=32)
+def _calendar(name: str, file: str | None) -> BusinessCalendar:
     if file is not None:
         return build(load_rules(file, name))
     if name != "CN":

@@ -24,6 +24,8 @@ from tiering.readers import (
     Table,
     billing_rows,
     collect,
+    integer_key,
+    key_expr,
     open_table,
     read_error,
     read_overrides,
@@ -109,11 +111,13 @@ def rate(
 
     say("aggregating billing")
     bill_table = open_table(billing, "billing", columns)
-    per_sub, billing_total = _billing_per_subscriber(bill_table, m, amount_unit)
+    integer_keys = _integer_keys(subs)
+    subs = subs.with_columns(key=key_expr("subscriber_id", subs["subscriber_id"].dtype,
+                                          integer_keys))
+    per_sub, billing_total = _billing_per_subscriber(bill_table, m, amount_unit, integer_keys)
     if per_sub["bad"].sum() > 0:
         reject_bad_billing(bill_table, amount_unit)
-    subs, per_sub = _align_ids(subs, per_sub)
-    per_sub = _repair_early_bills(per_sub, subs, bill_table, m, amount_unit)
+    per_sub = _repair_early_bills(per_sub, subs, bill_table, m, amount_unit, integer_keys)
     lap("aggregate_billing")
 
     say("scoring")
@@ -124,21 +128,21 @@ def rate(
     lines, partitions = _tiers(lines, policy)
     lap("tiers")
 
-    unknown = per_sub.join(subs.select("subscriber_id"), on="subscriber_id", how="anti")
+    unknown_rows = int(per_sub.join(subs.select("key"), on="key", how="anti")[
+        "window_rows"].sum())
     counts = {
         "subscribers": subs.height,
         "billing_rows": billing_total,
         "rated": int(lines["reason"].is_null().sum()),
-        "unknown_subscriber_rows": int(unknown["window_rows"].sum()),
-        "outside_window_rows": billing_total - int(lines["window_rows"].sum())
-        - int(unknown["window_rows"].sum()),
+        "unknown_subscriber_rows": unknown_rows,
+        "outside_window_rows": billing_total - int(lines["window_rows"].sum()) - unknown_rows,
         "overrides": over.height,
     }
     unrated = dict(lines.group_by("reason").len().drop_nulls().iter_rows())
     return RateResult(
         month=sc.month_text(m),
-        lines=lines.select(*LINE_COLUMNS, "coefficient_x100",
-                                                       "score_x100", "partition", "customer_tier"),
+        lines=lines.select(*LINE_COLUMNS, "coefficient_x100", "score_x100", "partition",
+                           "customer_tier"),
         partitions=partitions,
         overrides=over,
         counts=counts,
@@ -149,21 +153,30 @@ def rate(
     )
 
 
-def _billing_per_subscriber(table: Table, m: int, unit: str) -> tuple[pl.DataFrame, int]:
-    """One row per subscriber billed inside M-12..M-1 (fen, rows, bad rows), and the total
-    number of billing rows.
+def _integer_keys(subs: pl.DataFrame) -> bool:
+    """Join on int64 keys when every subscriber id is an integer written canonically."""
+    ids = subs["subscriber_id"]
+    if ids.dtype.is_integer():
+        return True
+    return bool(subs.select(integer_key("subscriber_id", ids.dtype).is_not_null().all()).item())
+
+
+def _billing_per_subscriber(
+    table: Table, m: int, unit: str, integer_keys: bool
+) -> tuple[pl.DataFrame, int]:
+    """One row per key billed inside M-12..M-1 (fen, rows, bad rows), and the total number
+    of billing rows.
 
     The window start of a young line is its join month, which this pass does not know yet;
     ``first_month`` lets :func:`_repair_early_bills` fix the rare line billed before joining.
     """
-    rows, _ = billing_rows(table, unit)
+    rows = billing_rows(table, unit, integer_keys)
     in_range = pl.col("month").is_between(m - sc.WINDOW_MONTHS, m - 1)
-    bad = pl.col("subscriber_id").is_null() | pl.col("month").is_null() | pl.col("fen").is_null()
     # Filtering before grouping halves the cost; rows outside M-12..M-1 are only counted.
-    query = rows.filter(in_range | bad).group_by("subscriber_id").agg(
+    query = rows.filter(in_range | pl.col("bad")).group_by("key").agg(
         fen=pl.col("fen").sum(),
-        window_rows=pl.len().cast(pl.Int64),
-        bad=bad.sum().cast(pl.Int64),
+        window_rows=pl.len().cast(pl.Int32),
+        bad=pl.col("bad").sum().cast(pl.Int32),
         first_month=pl.col("month").min(),
     )
     total = rows.select(rows=pl.len().cast(pl.Int64))
@@ -174,17 +187,6 @@ def _billing_per_subscriber(table: Table, m: int, unit: str) -> tuple[pl.DataFra
     if count["rows"][0] == 0:
         raise InputError(f"{table.name}: no rows (empty input)")
     return out, int(count["rows"][0])
-def _align_ids(subs: pl.DataFrame, per_sub: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Join keys must share a type; integers become their decimal text only when the other
-    side is text (text ids are never reformatted)."""
-    a, b = subs["subscriber_id"].dtype, per_sub["subscriber_id"].dtype
-    if a == b:
-        return subs, per_sub
-    if a.is_integer() and b.is_integer():
-        return (subs.with_columns(pl.col("subscriber_id").cast(pl.Int64)),
-                per_sub.with_columns(pl.col("subscriber_id").cast(pl.Int64)))
-    as_text = pl.col("subscriber_id").cast(pl.String)
-    return subs.with_columns(as_text), per_sub.with_columns(as_text)
 
 
 def _score(subs: pl.DataFrame, per_sub: pl.DataFrame, m: int, policy: Policy) -> pl.DataFrame:
@@ -193,7 +195,7 @@ def _score(subs: pl.DataFrame, per_sub: pl.DataFrame, m: int, policy: Policy) ->
     rated = pl.col("reason").is_null()
     return (
         subs.lazy()
-        .join(per_sub.lazy(), on="subscriber_id", how="left")
+        .join(per_sub.lazy(), on="key", how="left")
         .with_columns(
             join_month=sc.month_of(pl.col("join_date")),
             fen=pl.col("fen").fill_null(0),
@@ -238,7 +240,8 @@ def _hundredths(x100: pl.Expr, precision: int) -> pl.Expr:
 
 
 def _repair_early_bills(
-    per_sub: pl.DataFrame, subs: pl.DataFrame, table: Table, m: int, unit: str
+    per_sub: pl.DataFrame, subs: pl.DataFrame, table: Table, m: int, unit: str,
+    integer_keys: bool,
 ) -> pl.DataFrame:
     """Recompute the few lines billed inside M-12..M-1 but before their window start.
 
@@ -246,20 +249,19 @@ def _repair_early_bills(
     filtered pass over the billing rows of just these lines drops their pre-join months.
     Most months have none and skip it.
     """
-    starts = subs.select("subscriber_id", window_start=sc.window_start(
+    starts = subs.select("key", window_start=sc.window_start(
         m, sc.month_of(pl.col("join_date"))))
-    early = per_sub.join(starts, on="subscriber_id").filter(
-        pl.col("first_month") < pl.col("window_start")).select("subscriber_id", "window_start")
+    early = per_sub.join(starts, on="key").filter(
+        pl.col("first_month") < pl.col("window_start")).select("key", "window_start")
     if early.height == 0:
         return per_sub
-    rows, _ = billing_rows(table, unit)
+    rows = billing_rows(table, unit, integer_keys)
     in_window = pl.col("month").is_between(pl.col("window_start"), m - 1)
-    fixed = collect(table, rows.join(early.lazy(), on="subscriber_id").group_by(
-        "subscriber_id").agg(
+    fixed = collect(table, rows.join(early.lazy(), on="key").group_by("key").agg(
         fen=pl.col("fen").filter(in_window).sum(),
-        window_rows=in_window.sum().cast(pl.Int64),
+        window_rows=in_window.sum().cast(pl.Int32),
     ))
-    return per_sub.update(fixed, on="subscriber_id")
+    return per_sub.update(fixed, on="key")
 
 
 def _tiers(

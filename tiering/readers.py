@@ -18,8 +18,11 @@ from typing import Any
 import polars as pl
 
 from tiering.errors import InputError
+from tiering.privacy import mask_id
 
 EXAMPLES = 5
+# Values of these columns are personal data: error messages show them masked.
+PERSONAL_COLUMNS = ("subscriber_id",)
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 AMOUNT_RE = r"^\s*([+-]?)(\d+)(?:\.(\d{0,2})0*)?\s*$"
@@ -243,6 +246,9 @@ def reject_bad(
         rows = frame.filter(bad).select("_row", pl.col(column).cast(pl.String))
         if rows.height == 0:
             continue
+        if column in PERSONAL_COLUMNS:
+            rows = pl.DataFrame([rows["_row"], rows[column].map_elements(
+                mask_id, return_dtype=pl.String)])
         if rows.height == 1 and not problems:
             row, value = rows.row(0)
             problems.append(InputError(source=table.name, row=row, column=column,
@@ -328,16 +334,46 @@ def read_subscribers(table: Table) -> pl.DataFrame:
     return subs.drop("_row")
 
 
-def billing_rows(table: Table, unit: str) -> tuple[pl.LazyFrame, pl.Schema]:
-    """Billing rows as (subscriber_id, month index, fen); unparsable values become null."""
+def integer_key(col: str, dtype: pl.DataType) -> pl.Expr:
+    """An integer join key for ids written as canonical integers (``13800000009``; not
+    ``0138...`` or ``+138...``, which stay distinct texts); null for any other id.
+
+    Hashing an int64 is several times cheaper than hashing text, and phone numbers are
+    integers; the id as given is kept beside the key and is what every output shows.
+    """
+    c = pl.col(col)
+    if dtype.is_integer():
+        return c.cast(pl.Int64)
+    c = c.cast(pl.String)
+    not_canonical = c.str.starts_with("0") | c.str.starts_with("+") | c.str.starts_with("-0")
+    return pl.when(not_canonical).then(None).otherwise(c.str.to_integer(strict=False))
+
+
+def key_expr(col: str, dtype: pl.DataType, integer_keys: bool) -> pl.Expr:
+    return integer_key(col, dtype) if integer_keys else _id_expr(col, dtype).cast(pl.String)
+
+
+def billing_rows(table: Table, unit: str, integer_keys: bool) -> pl.LazyFrame:
+    """Billing rows as (key, month index, fen, bad); unparsable values become null and bad."""
     schema = require(table, BILLING_COLUMNS)
     months = distinct_months(table, schema)
-    frame = table.frame.select(
-        _id_expr("subscriber_id", schema["subscriber_id"]).alias("subscriber_id"),
-        month_expr("bill_month", schema["bill_month"], months).alias("month"),
-        amount_fen_expr("amount", schema["amount"], unit).alias("fen"),
+    month = month_expr("bill_month", schema["bill_month"], months)
+    fen = amount_fen_expr("amount", schema["amount"], unit)
+    raw_id = pl.col("subscriber_id")
+    missing_id = raw_id.is_null()
+    if schema["subscriber_id"] == pl.String:
+        missing_id |= raw_id.str.len_bytes() == 0
+    # bad is computed from the parsed columns, not from their expressions, so each value is
+    # parsed once.
+    return table.frame.select(
+        key=key_expr("subscriber_id", schema["subscriber_id"], integer_keys),
+        month=month,
+        fen=fen,
+        missing_id=missing_id,
+    ).select(
+        "key", "month", "fen",
+        bad=pl.col("missing_id") | pl.col("month").is_null() | pl.col("fen").is_null(),
     )
-    return frame, schema
 
 
 def reject_bad_billing(table: Table, unit: str) -> None:

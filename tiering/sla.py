@@ -400,7 +400,7 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
     state = np.zeros(n, np.int64)
     step = np.full(n, -1, np.int64)
     failed = (cidx < 0) | ~tier_ok
-    errors = pl.Series("error", [None] * n, pl.String)
+    errors = pl.repeat(None, n, dtype=pl.String, eager=True).alias("error")
     steps_at = [s.at_percent for s in pol.sla.escalation]
     zones: set[str] = set()
     for ci, name in enumerate(names):
@@ -528,8 +528,8 @@ def _read_tickets(frame: pl.DataFrame, source: str) -> _Tickets:
                     .str.strip_chars(), pt=pt, ps=ps, pe=pe)
 
 
-def instants_us(col: pl.Series, source: str, name: str,
-              rows: pl.Series | None = None, shown: pl.Series | None = None) -> np.ndarray:
+def instants_us(col: pl.Series, source: str, name: str, rows: pl.Series | None = None,
+                shown: pl.Series | None = None) -> np.ndarray:
     """Epoch µs (NONE for null) of a zoned Datetime column or ISO text with an offset."""
     import polars as pl
 

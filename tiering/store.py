@@ -26,6 +26,7 @@ import duckdb
 
 from tiering.errors import NotFound, StoreError
 from tiering.policy import Policy, policy_from_text
+from tiering.privacy import mask_id, mask_sql
 
 if TYPE_CHECKING:
     import polars as pl
@@ -117,8 +118,10 @@ class Store:
             con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", run)
             con.execute("COMMIT")
 
-    def export(self, out: str | Path, month: str | None = None) -> tuple[str, int]:
-        """Write a month's per-subscriber rows (SPEC section 7 columns) to Parquet or CSV."""
+    def export(self, out: str | Path, month: str | None = None, *, mask: bool = False
+               ) -> tuple[str, int]:
+        """Write a month's per-subscriber rows (SPEC section 7 columns) to Parquet or CSV;
+        ``mask`` stars the middle of every subscriber id."""
         import pyarrow.csv as pcsv
         import pyarrow.parquet as pq
 
@@ -128,7 +131,10 @@ class Store:
             raise StoreError(f"{out}: export writes .parquet or .csv files")
         with self._reader() as con:
             month = self.resolve_month(con, month)
-            table = con.sql(f"SELECT {EXPORT_COLUMNS} FROM lines WHERE month = ? "
+            columns = EXPORT_COLUMNS.replace(
+                "subscriber_id,", f"{mask_sql('subscriber_id')} AS subscriber_id,", 1
+            ) if mask else EXPORT_COLUMNS
+            table = con.sql(f"SELECT {columns} FROM lines WHERE month = ? "
                             "ORDER BY subscriber_id", params=[month]).to_arrow_table()
         tmp = out.with_name(f".{out.name}.tmp")
         if suffix == ".parquet":
@@ -265,8 +271,8 @@ class Store:
             rows = [dict(zip(names, r)) for r in cur.fetchall()]
             if not rows:
                 what = "customer" if customer else "subscriber"
-                raise NotFound(f"{what} {', '.join(map(repr, ids))} is not in month {month} "
-                               f"of {self.path}")
+                shown = ", ".join(mask_id(i) if not customer else i for i in ids)
+                raise NotFound(f"{what} {shown} is not in month {month} of {self.path}")
             effective = _effective(con, [r["subscriber_id"] for r in rows], [month] * len(rows),
                                    [at] * len(rows))
         for row, eff in zip(rows, effective):
