@@ -20,6 +20,7 @@ from tiering.errors import (
     InputError,
     NotFound,
     PolicyError,
+    SlaLookupError,
     StoreError,
     TieringError,
 )
@@ -35,11 +36,12 @@ _LAZY = {
     "status": "tiering.sla",
     "deadlines": "tiering.sla",
     "Ticket": "tiering.sla",
+    "effective_tier": "tiering.sla",
 }
 
 __all__ = [
     "CalendarError", "DateOutOfBounds", "InputError", "NotFound", "Policy", "PolicyError",
-    "StoreError", "TieringError", "load_policy", "__version__", *_LAZY,
+    "SlaLookupError", "StoreError", "TieringError", "load_policy", "__version__", *_LAZY,
 ]
 
 

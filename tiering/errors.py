@@ -50,6 +50,10 @@ class DateOutOfBounds(CalendarError):
     )
 
 
+class SlaLookupError(TieringError):
+    """An issue class or tier the policy has no target for (never defaulted)."""
+
+
 class NotFound(TieringError):
     """A look-up that matched nothing."""
 

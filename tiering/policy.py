@@ -237,6 +237,9 @@ def _sla(v: _Validator, s: dict[str, Any], raw: dict[str, Any], base_dir: Path |
             v.fail(f"{f}.unit", f"unknown unit {unit!r}; known: {', '.join(UNITS)}")
         if unit == "wd" and clock != "business":
             v.fail(f"{f}.unit", "working days (wd) need the business clock")
+        if unit == "d" and clock != "24x7":
+            v.fail(f"{f}.unit", "days of 24 h (d) are elapsed time: use the 24x7 clock, or wd "
+                   "for working days")
         calendar = c.get("calendar")
         if clock == "business":
             if not isinstance(calendar, str):

@@ -36,7 +36,7 @@ from tiering.calendar import (
     DAY_US, US, ArrayOps, BusinessCalendar, Clock, Ops, ScalarOps, from_us, get_clock, to_us,
     zone,
 )
-from tiering.errors import DateOutOfBounds, InputError, TieringError
+from tiering.errors import DateOutOfBounds, InputError, SlaLookupError, TieringError
 from tiering.policy import Policy, SlaClass, load_policy
 
 if TYPE_CHECKING:
@@ -50,8 +50,16 @@ UNIT_US = {"h": 3_600 * US, "d": DAY_US}
 OUT_OF_YEARS, DEADLINE_BEYOND, RESOLVED_BEFORE_OPENED, PAUSE_REVERSED = 1, 2, 3, 4
 
 
-class SlaLookupError(TieringError):
-    """An issue class or tier the policy has no target for (never defaulted)."""
+def effective_tier(own: int | None, customer: Iterable[int | None] = (),
+                   overrides: Iterable[int | None] = (), *, policy: Policy | None = None) -> int:
+    """Highest applies (就高原则): the tier that drives service is the highest of the line's
+    own tier, the tiers of the customer's other lines and the active manual overrides; with
+    none of them, the policy's ``unrated_service_tier``. The store answers the same rule in
+    SQL for look-ups (``Store.lines``, ``Store.effective_tiers``)."""
+    known = [t for t in (own, *customer, *overrides) if t is not None]
+    if known:
+        return max(known)
+    return (policy or _default_policy()).rating.unrated_service_tier
 
 
 @dataclass(frozen=True, slots=True)
