@@ -154,3 +154,9 @@ def test_console_script_in_a_real_process(tmp_path: Path, small: Path):
     bad = subprocess.run([exe, "lookup", "13800000009", "--store", str(store), "--month",
                           "2020-01"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "month 2020-01 is not in the store" in bad.stderr
+
+
+def test_lookup_can_mask_the_id(store: Path):
+    code, out = _invoke("lookup", "13800000018", "--store", str(store), "--json", "--mask")
+    assert code == 0 and json.loads(out)["subscriber_id"] == "138****0018"
+    assert "13800000018" not in out

@@ -1,9 +1,10 @@
 """The monthly re-tiering run: inputs in, one month of tiers and thresholds out.
 
-The rules live in ``score.py`` and ``thresholds.py``; this module only wires them into one
-lazy polars plan: billing is aggregated per subscriber before it meets the subscriber list
-(the join is then one row per line instead of one per bill), cut points are read from a count
-per distinct score, and nothing loops over rows in Python.
+The rules live in ``score.py`` and ``thresholds.py``; this module only wires them together:
+DuckDB sums the billing extract per subscriber before it meets the subscriber list (the join
+is then one row per line instead of one per bill), polars applies the rules to a row per
+line, cut points are read from a count per distinct score, and nothing loops over rows in
+Python.
 """
 
 from __future__ import annotations
@@ -19,19 +20,16 @@ import polars as pl
 from tiering import score as sc
 from tiering.errors import InputError
 from tiering.policy import Policy, load_policy
+from tiering.billing import summarise, window_sums
 from tiering.readers import (
     Source,
     Table,
-    billing_rows,
-    collect,
     integer_key,
     key_expr,
     open_table,
-    read_error,
     read_overrides,
     read_subscribers,
     reject_bad,
-    reject_bad_billing,
 )
 from tiering.thresholds import PartitionThresholds, cut_points, tier_counts, tier_expr
 
@@ -114,10 +112,10 @@ def rate(
     integer_keys = _integer_keys(subs)
     subs = subs.with_columns(key=key_expr("subscriber_id", subs["subscriber_id"].dtype,
                                           integer_keys))
-    per_sub, billing_total = _billing_per_subscriber(bill_table, m, amount_unit, integer_keys)
-    if per_sub["bad"].sum() > 0:
-        reject_bad_billing(bill_table, amount_unit)
-    per_sub = _repair_early_bills(per_sub, subs, bill_table, m, amount_unit, integer_keys)
+    summary = summarise(bill_table, m, amount_unit, integer_keys, sc.WINDOW_MONTHS)
+    per_sub = _repair_early_bills(summary.per_key, subs, bill_table, m, amount_unit,
+                                  integer_keys)
+    billing_total = summary.rows
     lap("aggregate_billing")
 
     say("scoring")
@@ -159,34 +157,6 @@ def _integer_keys(subs: pl.DataFrame) -> bool:
     if ids.dtype.is_integer():
         return True
     return bool(subs.select(integer_key("subscriber_id", ids.dtype).is_not_null().all()).item())
-
-
-def _billing_per_subscriber(
-    table: Table, m: int, unit: str, integer_keys: bool
-) -> tuple[pl.DataFrame, int]:
-    """One row per key billed inside M-12..M-1 (fen, rows, bad rows), and the total number
-    of billing rows.
-
-    The window start of a young line is its join month, which this pass does not know yet;
-    ``first_month`` lets :func:`_repair_early_bills` fix the rare line billed before joining.
-    """
-    rows = billing_rows(table, unit, integer_keys)
-    in_range = pl.col("month").is_between(m - sc.WINDOW_MONTHS, m - 1)
-    # Filtering before grouping halves the cost; rows outside M-12..M-1 are only counted.
-    query = rows.filter(in_range | pl.col("bad")).group_by("key").agg(
-        fen=pl.col("fen").sum(),
-        window_rows=pl.len().cast(pl.Int32),
-        bad=pl.col("bad").sum().cast(pl.Int32),
-        first_month=pl.col("month").min(),
-    )
-    total = rows.select(rows=pl.len().cast(pl.Int64))
-    try:
-        out, count = pl.collect_all([query, total], engine="streaming")
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise read_error(table, exc) from None
-    if count["rows"][0] == 0:
-        raise InputError(f"{table.name}: no rows (empty input)")
-    return out, int(count["rows"][0])
 
 
 def _score(subs: pl.DataFrame, per_sub: pl.DataFrame, m: int, policy: Policy) -> pl.DataFrame:
@@ -255,12 +225,7 @@ def _repair_early_bills(
         pl.col("first_month") < pl.col("window_start")).select("key", "window_start")
     if early.height == 0:
         return per_sub
-    rows = billing_rows(table, unit, integer_keys)
-    in_window = pl.col("month").is_between(pl.col("window_start"), m - 1)
-    fixed = collect(table, rows.join(early.lazy(), on="key").group_by("key").agg(
-        fen=pl.col("fen").filter(in_window).sum(),
-        window_rows=in_window.sum().cast(pl.Int32),
-    ))
+    fixed = window_sums(table, early, m, unit, integer_keys)
     return per_sub.update(fixed, on="key")
 
 

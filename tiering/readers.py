@@ -9,7 +9,6 @@ turned into a number); rows are numbered from 1 after the header.
 from __future__ import annotations
 
 import glob as globlib
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,6 @@ EXAMPLES = 5
 PERSONAL_COLUMNS = ("subscriber_id",)
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
-AMOUNT_RE = r"^\s*([+-]?)(\d+)(?:\.(\d{0,2})0*)?\s*$"
 MONTH_RE = r"\s*(\d{4})[-/]?(\d{2})(?:[-/]\d{2})?\s*"
 
 Source = str | Path | Sequence[str | Path] | pl.DataFrame | pl.LazyFrame | Any
@@ -33,11 +31,24 @@ Source = str | Path | Sequence[str | Path] | pl.DataFrame | pl.LazyFrame | Any
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """One input, lazily read: its frame (columns renamed to ours) and the files behind it."""
+    """One input: its name in messages, the files behind it (none for an in-memory frame),
+    the frame itself when it was given in memory, and the column map (ours -> theirs)."""
 
     name: str
-    frame: pl.LazyFrame
     files: tuple[str, ...]
+    given: pl.LazyFrame | None
+    columns: Mapping[str, str]
+
+    @property
+    def frame(self) -> pl.LazyFrame:
+        """The table as a lazy polars frame with our column names."""
+        frame = self.given if self.given is not None else pl.concat(
+            [_scan(f) for f in self.files], how="vertical_relaxed")
+        if self.columns:
+            present = frame.collect_schema().names()
+            frame = frame.rename({theirs: ours for ours, theirs in self.columns.items()
+                                  if theirs in present})
+        return frame
 
 
 def open_table(source: Source, what: str, columns: Mapping[str, str] | None = None) -> Table:
@@ -50,14 +61,11 @@ def open_table(source: Source, what: str, columns: Mapping[str, str] | None = No
         and all(isinstance(s, (str, Path)) for s in source)
     ):
         files = _expand(source, what)
-        frame = pl.concat([_scan(f) for f in files], how="vertical_relaxed")
+        for f in files:
+            _check_format(f)
         name = files[0] if len(files) == 1 else f"{what} ({len(files)} files)"
-    else:
-        frame, name, files = _from_object(source, what), what, ()
-    if columns:
-        present = frame.collect_schema().names()
-        frame = frame.rename({theirs: ours for ours, theirs in columns.items() if theirs in present})
-    return Table(name, frame, files)
+        return Table(name, tuple(files), None, dict(columns or {}))
+    return Table(what, (), _from_object(source, what), dict(columns or {}))
 
 
 def _expand(source: str | Path | Sequence[str | Path], what: str) -> list[str]:
@@ -75,16 +83,16 @@ def _expand(source: str | Path | Sequence[str | Path], what: str) -> list[str]:
     return files
 
 
+def _check_format(path: str) -> None:
+    if Path(path).suffix.lower() not in (".parquet", ".pq", ".csv", ".txt"):
+        raise InputError(f"{path}: unknown format {Path(path).suffix!r} "
+                         "(expected .csv or .parquet)")
+
+
 def _scan(path: str) -> pl.LazyFrame:
-    suffix = Path(path).suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pl.scan_parquet(path)
-        if suffix in (".csv", ".txt", ".gz"):
-            return pl.scan_csv(path, infer_schema=False, encoding="utf8", has_header=True)
-    except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
-    raise InputError(f"{path}: unknown format {suffix!r} (expected .csv or .parquet)")
+    if Path(path).suffix.lower() in (".parquet", ".pq"):
+        return pl.scan_parquet(path)
+    return pl.scan_csv(path, infer_schema=False, encoding="utf8", has_header=True)
 
 
 def _from_object(source: Any, what: str) -> pl.LazyFrame:
@@ -165,36 +173,6 @@ def text(col: str) -> pl.Expr:
     return pl.when(t == "").then(None).otherwise(t)
 
 
-def month_expr(col: str, dtype: pl.DataType, distinct: Sequence[Any] = ()) -> pl.Expr:
-    """A bill month as a month index; accepts YYYY-MM, YYYYMM, dates, and 202611 integers.
-
-    Text months are parsed once per ``distinct`` value and mapped, not parsed per row: an
-    extract has tens of millions of rows but a dozen months.
-    """
-    c = pl.col(col)
-    if dtype.is_temporal():
-        return (c.dt.year().cast(pl.Int32) * 12 + c.dt.month().cast(pl.Int32) - 1)
-    if dtype.is_integer():
-        year, month = c // 100, c % 100
-        ok = month.is_between(1, 12) & year.is_between(1900, 9999)
-        return pl.when(ok).then(year.cast(pl.Int32) * 12 + month.cast(pl.Int32) - 1)
-    mapping = {v: _parse_month_text(v) for v in distinct if v is not None}
-    return c.replace_strict(mapping, default=None, return_dtype=pl.Int32)
-
-
-def _parse_month_text(value: str) -> int | None:
-    m = re.fullmatch(MONTH_RE, value)
-    if m is None or not 1 <= int(m.group(2)) <= 12:
-        return None
-    return int(m.group(1)) * 12 + int(m.group(2)) - 1
-
-
-def distinct_months(table: Table, schema: pl.Schema) -> list[Any]:
-    if schema["bill_month"].is_temporal() or schema["bill_month"].is_integer():
-        return []
-    return collect(table, table.frame.select(pl.col("bill_month").unique()))["bill_month"].to_list()
-
-
 def date_expr(col: str, dtype: pl.DataType) -> pl.Expr:
     c = pl.col(col)
     if dtype == pl.Date:
@@ -202,27 +180,6 @@ def date_expr(col: str, dtype: pl.DataType) -> pl.Expr:
     if dtype.is_temporal():
         return c.dt.date()
     return text(col).str.to_date("%Y-%m-%d", strict=False)
-
-
-def amount_fen_expr(col: str, dtype: pl.DataType, unit: str) -> pl.Expr:
-    """An amount as exact integer fen. Floats must sit on the fen within 1e-6 yuan."""
-    c = pl.col(col)
-    if dtype.is_integer():
-        return c.cast(pl.Int64) * (1 if unit == "fen" else 100)
-    if dtype.is_float():
-        scaled = c.cast(pl.Float64) * 100
-        fen = scaled.round(0)
-        ok = scaled.is_finite() & ((scaled - fen).abs() <= 1e-4)
-        return pl.when(ok).then(fen.cast(pl.Int64))
-    if isinstance(dtype, pl.Decimal):
-        scaled = c * 100
-        fen = scaled.cast(pl.Int64)
-        return pl.when((scaled - fen) == 0).then(fen)
-    parts = c.cast(pl.String).str.extract_groups(AMOUNT_RE)
-    whole = parts.struct.field("2").cast(pl.Int64, strict=False)
-    frac = parts.struct.field("3").fill_null("").str.pad_end(2, "0").cast(pl.Int64, strict=False)
-    magnitude = whole * 100 + frac
-    return pl.when(parts.struct.field("1") == "-").then(-magnitude).otherwise(magnitude)
 
 
 def bool_expr(col: str, dtype: pl.DataType) -> pl.Expr:
@@ -244,21 +201,24 @@ def reject_bad(
     problems = []
     for column, (bad, problem) in checks.items():
         rows = frame.filter(bad).select("_row", pl.col(column).cast(pl.String))
-        if rows.height == 0:
-            continue
-        if column in PERSONAL_COLUMNS:
-            rows = pl.DataFrame([rows["_row"], rows[column].map_elements(
-                mask_id, return_dtype=pl.String)])
-        if rows.height == 1 and not problems:
-            row, value = rows.row(0)
-            problems.append(InputError(source=table.name, row=row, column=column,
-                                       problem=problem, value=value).message)
-            continue
-        examples = ", ".join(f"row {r} {v!r}" for r, v in rows.head(EXAMPLES).iter_rows())
-        problems.append(f"{table.name}: {rows.height} rows, column {column!r}: {problem}; "
-                        f"first: {examples}")
+        if rows.height:
+            problems.append(bad_rows_message(table.name, column, problem, rows.height,
+                                             rows.head(EXAMPLES).rows()))
     if problems:
         raise InputError("\n".join(problems))
+
+
+def bad_rows_message(source: str, column: str, problem: str, count: int,
+                     first: Sequence[tuple[int, Any]]) -> str:
+    """One line naming file, row(s), column and value(s); personal values masked."""
+    shown = [(r, mask_id(v) if column in PERSONAL_COLUMNS and v is not None else v)
+             for r, v in first]
+    if count == 1:
+        (row, value), = shown
+        return InputError(source=source, row=row, column=column, problem=problem,
+                          value=value).message
+    examples = ", ".join(f"row {r} {v!r}" for r, v in shown)
+    return f"{source}: {count} rows, column {column!r}: {problem}; first: {examples}"
 
 
 def with_row_numbers(frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -292,7 +252,6 @@ def checked(
 
 SUBSCRIBER_COLUMNS = ("subscriber_id", "join_date", "status")
 OPTIONAL_SUBSCRIBER_COLUMNS = ("customer_id", "line_type", "region", "billed_in_month")
-BILLING_COLUMNS = ("subscriber_id", "bill_month", "amount")
 OVERRIDE_COLUMNS = ("tier", "valid_from")
 
 
@@ -344,57 +303,13 @@ def integer_key(col: str, dtype: pl.DataType) -> pl.Expr:
     c = pl.col(col)
     if dtype.is_integer():
         return c.cast(pl.Int64)
-    c = c.cast(pl.String)
-    not_canonical = c.str.starts_with("0") | c.str.starts_with("+") | c.str.starts_with("-0")
-    return pl.when(not_canonical).then(None).otherwise(c.str.to_integer(strict=False))
+    key = c.cast(pl.String).str.to_integer(strict=False)
+    # Canonical means the text round-trips; billing.key_sql applies the same test in SQL.
+    return pl.when(key.cast(pl.String) == c).then(key)
 
 
 def key_expr(col: str, dtype: pl.DataType, integer_keys: bool) -> pl.Expr:
     return integer_key(col, dtype) if integer_keys else _id_expr(col, dtype).cast(pl.String)
-
-
-def billing_rows(table: Table, unit: str, integer_keys: bool) -> pl.LazyFrame:
-    """Billing rows as (key, month index, fen, bad); unparsable values become null and bad."""
-    schema = require(table, BILLING_COLUMNS)
-    months = distinct_months(table, schema)
-    month = month_expr("bill_month", schema["bill_month"], months)
-    fen = amount_fen_expr("amount", schema["amount"], unit)
-    raw_id = pl.col("subscriber_id")
-    missing_id = raw_id.is_null()
-    if schema["subscriber_id"] == pl.String:
-        missing_id |= raw_id.str.len_bytes() == 0
-    # bad is computed from the parsed columns, not from their expressions, so each value is
-    # parsed once.
-    return table.frame.select(
-        key=key_expr("subscriber_id", schema["subscriber_id"], integer_keys),
-        month=month,
-        fen=fen,
-        missing_id=missing_id,
-    ).select(
-        "key", "month", "fen",
-        bad=pl.col("missing_id") | pl.col("month").is_null() | pl.col("fen").is_null(),
-    )
-
-
-def reject_bad_billing(table: Table, unit: str) -> None:
-    """Find and name the bad billing rows (the slow path, taken only once a run saw some)."""
-    schema = require(table, BILLING_COLUMNS)
-    months = distinct_months(table, schema)
-    for source in [Table(f, _scan(f), (f,)) for f in table.files] or [table]:
-        parsed = with_row_numbers(source.frame).with_columns(
-            _id=_id_expr("subscriber_id", schema["subscriber_id"]),
-            _m=month_expr("bill_month", schema["bill_month"], months),
-            _f=amount_fen_expr("amount", schema["amount"], unit),
-        )
-        bad = pl.col("_id").is_null() | pl.col("_m").is_null() | pl.col("_f").is_null()
-        rows = collect(source, parsed.filter(bad))
-        reject_bad(source, rows, {
-            "subscriber_id": (pl.col("_id").is_null(), "empty value"),
-            "bill_month": (pl.col("_m").is_null(), "not a month (YYYY-MM, YYYYMM or a date)"),
-            "amount": (pl.col("_f").is_null(),
-                       "not an amount in yuan with at most 2 decimals" if unit == "yuan"
-                       else "not an integer amount in fen"),
-        })
 
 
 def read_overrides(table: Table) -> pl.DataFrame:

@@ -162,8 +162,10 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_name(self.path.name + ".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one writer at a time; readers never wait
+            # Holding the lock, any copy left here is a killed writer's: remove it.
+            for stale in self.path.parent.glob(f".{self.path.name}.*.tmp*"):
+                stale.unlink(missing_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.unlink(missing_ok=True)
             if self.path.exists():
                 shutil.copyfile(self.path, tmp)
             try:

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from tiering.cli._common import handle_errors, json_option, print_json
+from tiering.privacy import mask_id
 from tiering.store import DEFAULT_STORE, Store
 
 store_option = click.option(
@@ -118,12 +119,14 @@ def _echo_thresholds(doc: dict[str, Any]) -> None:
 @click.option("--customer", is_flag=True, help="IDs are customer ids: show all their lines.")
 @click.option("--at", "at_date", type=click.DateTime(["%Y-%m-%d"]),
               help="Date for overrides' validity (default: today).")
+@click.option("--mask", is_flag=True,
+              help="Star the middle of subscriber ids in the answer (138****8000).")
 @month_option
 @store_option
 @json_option
 @handle_errors
-def lookup_cmd(ids: tuple[str, ...], customer: bool, at_date: Any, month: str | None,
-               store_path: str, as_json: bool) -> None:
+def lookup_cmd(ids: tuple[str, ...], customer: bool, at_date: Any, mask: bool,
+               month: str | None, store_path: str, as_json: bool) -> None:
     """Show one subscriber's tier and how it was made.
 
     Prints the tier, the effective tier that drives service and why (highest of own tier,
@@ -142,6 +145,8 @@ def lookup_cmd(ids: tuple[str, ...], customer: bool, at_date: Any, month: str | 
     doc = store.thresholds(month)
     by_partition = {p["partition"]: p for p in doc["partitions"]}
     answers = [_describe(r, month, at, policy, by_partition.get(r["partition"])) for r in rows]
+    if mask:
+        answers = [a | {"subscriber_id": mask_id(a["subscriber_id"])} for a in answers]
     if as_json:
         print_json(answers[0] if len(answers) == 1 and not customer else answers)
         return
@@ -230,17 +235,19 @@ def thresholds_cmd(month: str | None, store_path: str, as_json: bool) -> None:
 @click.option("--month", metavar="YYYY-MM", help="Rating month (default: the latest).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output file: .parquet or .csv.")
+@click.option("--mask", is_flag=True,
+              help="Star the middle of subscriber ids (138****8000): they are personal data.")
 @store_option
 @json_option
 @handle_errors
-def export_cmd(month: str | None, out: str, store_path: str, as_json: bool) -> None:
+def export_cmd(month: str | None, out: str, mask: bool, store_path: str, as_json: bool) -> None:
     """Write a month's per-subscriber rows (the SPEC section 7 columns) to Parquet or CSV.
 
     \b
     Example:
       tiering export --month 2026-11 --out tiers-2026-11.parquet
     """
-    month, rows = Store(store_path).export(out, month)
+    month, rows = Store(store_path).export(out, month, mask=mask)
     if as_json:
         print_json({"month": month, "out": out, "rows": rows})
     else:
