@@ -24,8 +24,6 @@ from tiering.billing import summarise, window_sums
 from tiering.readers import (
     Source,
     Table,
-    integer_key,
-    key_expr,
     open_table,
     read_overrides,
     read_subscribers,
@@ -109,9 +107,7 @@ def rate(
 
     say("aggregating billing")
     bill_table = open_table(billing, "billing", columns)
-    integer_keys = _integer_keys(subs)
-    subs = subs.with_columns(key=key_expr("subscriber_id", subs["subscriber_id"].dtype,
-                                          integer_keys))
+    integer_keys = subs["key"].dtype == pl.Int64
     summary = summarise(bill_table, m, amount_unit, integer_keys, sc.WINDOW_MONTHS)
     per_sub = _repair_early_bills(summary.per_key, subs, bill_table, m, amount_unit,
                                   integer_keys)
@@ -151,14 +147,6 @@ def rate(
     )
 
 
-def _integer_keys(subs: pl.DataFrame) -> bool:
-    """Join on int64 keys when every subscriber id is an integer written canonically."""
-    ids = subs["subscriber_id"]
-    if ids.dtype.is_integer():
-        return True
-    return bool(subs.select(integer_key("subscriber_id", ids.dtype).is_not_null().all()).item())
-
-
 def _score(subs: pl.DataFrame, per_sub: pl.DataFrame, m: int, policy: Policy) -> pl.DataFrame:
     rp = policy.rating
     tenure = pl.col("tenure_months")
@@ -179,9 +167,9 @@ def _score(subs: pl.DataFrame, per_sub: pl.DataFrame, m: int, policy: Policy) ->
             reason=sc.reason(
                 m, rp,
                 join_month=pl.col("join_month"),
-                active=pl.col("status").str.to_lowercase() == "active",
-                personal=pl.col("line_type").is_null() | (pl.col("line_type") == "personal"),
-                billed=pl.col("billed_in_month"),
+                active=pl.col("active"),
+                personal=pl.col("personal"),
+                billed=pl.col("billed"),
                 has_history=pl.col("window_rows") > 0,
             ),
         )
@@ -232,32 +220,31 @@ def _repair_early_bills(
 def _tiers(
     lines: pl.DataFrame, policy: Policy
 ) -> tuple[pl.DataFrame, tuple[PartitionThresholds, ...]]:
-    """Cut points per partition, tiers, and the customer tier (highest line of the customer)."""
+    """Cut points per partition, tiers, and the customer tier (highest line of the customer).
+
+    Thresholds reach the lines as literals, or per partition through a small mapping: never
+    a join that would copy every line."""
     rp = policy.rating
-    part = (pl.col("region").fill_null(NO_REGION) if rp.thresholds_by_region else pl.lit(ALL))
-    lines = lines.with_columns(partition=part)
-    rated = lines.filter(pl.col("reason").is_null())
-    counts = rated.group_by("partition", "score_x100").len()
-    names = sorted(set(counts["partition"].to_list())) or [ALL]
+    part = pl.col("region").fill_null(NO_REGION) if rp.thresholds_by_region else pl.lit(ALL)
+    rated = pl.col("reason").is_null()
+    counts = lines.lazy().filter(rated).group_by(part.alias("partition"), "score_x100").len(
+        ).collect()
+    names = sorted(counts["partition"].unique().to_list()) or [ALL]
     cuts = {}
     for name in names:
         c = counts.filter(pl.col("partition") == name)
         cuts[name] = cut_points(c["score_x100"].to_numpy(), c["len"].to_numpy(), rp)
-    bounds = pl.DataFrame(
-        {"partition": names} | {f"_t{i}": [cuts[n][i].rounded if cuts[n] else None for n in names]
-                                for i in range(rp.tiers - 1)},
-        schema={"partition": pl.String} | {f"_t{i}": pl.Int64 for i in range(rp.tiers - 1)},
-    )
-    tier = tier_expr(pl.col("score_x100"), [pl.col(f"_t{i}") for i in range(rp.tiers - 1)])
-    lines = (
-        lines.join(bounds, on="partition", how="left")
-        .with_columns(tier=pl.when(pl.col("reason").is_null() & pl.col("_t0").is_not_null())
-                      .then(tier))
-        .drop([f"_t{i}" for i in range(rp.tiers - 1)])
-        .with_columns(customer_tier=pl.when(pl.col("customer_id").is_not_null())
-                      .then(pl.col("tier").max().over("customer_id")))
-    )
-    by_tier = lines.filter(pl.col("tier").is_not_null()).group_by("partition", "tier").len()
+    bounds = [part.replace_strict({n: cuts[n][i].rounded if cuts[n] else None for n in names},
+                                  default=None, return_dtype=pl.Int64)
+              for i in range(rp.tiers - 1)]
+    lines = lines.with_columns(
+        tier=pl.when(rated & bounds[0].is_not_null()).then(
+            tier_expr(pl.col("score_x100"), bounds)),
+        partition=part.cast(pl.Categorical),
+    ).with_columns(customer_tier=pl.when(pl.col("customer_id").is_not_null()).then(
+        pl.col("tier").max().over("customer_id")))
+    by_tier = lines.lazy().filter(pl.col("tier").is_not_null()).group_by(
+        pl.col("partition").cast(pl.String), "tier").len().collect()
     partitions = []
     for name in names:
         mine = by_tier.filter(pl.col("partition") == name)

@@ -263,53 +263,38 @@ def _id_expr(col: str, dtype: pl.DataType) -> pl.Expr:
 
 
 def read_subscribers(table: Table) -> pl.DataFrame:
-    """One row per subscriber: id, customer, region, join_date, and the eligibility flags."""
+    """One row per subscriber: the id as given, its join ``key``, customer, region, join
+    date and the eligibility flags (``active``; ``personal`` and ``billed`` null when the
+    column is absent), parsed by DuckDB in parallel; bad rows are named (file, row, column,
+    value)."""
+    from tiering import sql
 
-    def build(schema: pl.Schema) -> dict[str, pl.Expr]:
-        opt = {c: c in schema for c in OPTIONAL_SUBSCRIBER_COLUMNS}
-        none = pl.lit(None, dtype=pl.String)
-        return {
-            "subscriber_id": _id_expr("subscriber_id", schema["subscriber_id"]),
-            "join_date": date_expr("join_date", schema["join_date"]),
-            "status": text("status"),
-            "customer_id": text("customer_id") if opt["customer_id"] else none,
-            "region": text("region") if opt["region"] else none,
-            "line_type": text("line_type").str.to_lowercase() if opt["line_type"] else none,
-            "billed_in_month": bool_expr("billed_in_month", schema["billed_in_month"])
-            if opt["billed_in_month"] else pl.lit(None, dtype=pl.Boolean),
-        }
-
-    subs = checked(table, SUBSCRIBER_COLUMNS, build, {
-        "join_date": "not a date (YYYY-MM-DD)",
-        "billed_in_month": "not a boolean (true/false, yes/no, 1/0)",
-    })
-    reject_bad(table, subs, {
-        "subscriber_id": (pl.col("subscriber_id").is_null(), "empty value"),
-        "join_date": (pl.col("join_date").is_null(), "empty value"),
-        "status": (pl.col("status").is_null(), "empty value"),
-    })
-    dup = pl.col("subscriber_id").is_duplicated()
-    reject_bad(table, subs, {"subscriber_id": (dup, "duplicate subscriber")})
-    return subs.drop("_row")
-
-
-def integer_key(col: str, dtype: pl.DataType) -> pl.Expr:
-    """An integer join key for ids written as canonical integers (``13800000009``; not
-    ``0138...`` or ``+138...``, which stay distinct texts); null for any other id.
-
-    Hashing an int64 is several times cheaper than hashing text, and phone numbers are
-    integers; the id as given is kept beside the key and is what every output shows.
-    """
-    c = pl.col(col)
-    if dtype.is_integer():
-        return c.cast(pl.Int64)
-    key = c.cast(pl.String).str.to_integer(strict=False)
-    # Canonical means the text round-trips; billing.key_sql applies the same test in SQL.
-    return pl.when(key.cast(pl.String) == c).then(key)
-
-
-def key_expr(col: str, dtype: pl.DataType, integer_keys: bool) -> pl.Expr:
-    return integer_key(col, dtype) if integer_keys else _id_expr(col, dtype).cast(pl.String)
+    con = sql.connect()
+    try:
+        rel = sql.relation(con, table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS)
+        parsed = sql.subscribers_sql(con, rel)
+        checks = sql.SUBSCRIBER_CHECKS
+        counts = sql.count_bad(con, parsed, checks)
+        if counts.pop("_rows") == 0:
+            raise InputError(f"{table.name}: no rows (empty input)")
+        if any(counts.values()):
+            raise sql.reject(table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS,
+                             sql.subscribers_sql, checks)
+        subs = con.sql(f"SELECT subscriber_id, int_key, customer_id, region, join_date, "
+                       f"active, personal, billed FROM ({parsed})").pl()
+    except sql.duckdb.Error as exc:
+        raise read_error(table, exc) from None
+    finally:
+        con.close()
+    # Join on int64 keys when every id is a canonical integer: hashing an int is several
+    # times cheaper than hashing text. Unique ids are unique keys either way.
+    integer = subs["int_key"].null_count() == 0
+    subs = subs.with_columns(key=pl.col("int_key" if integer else "subscriber_id")).drop(
+        "int_key")
+    if subs["key"].is_duplicated().any():
+        raise sql.reject(table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS,
+                         sql.subscribers_sql, sql.DUPLICATES)
+    return subs
 
 
 def read_overrides(table: Table) -> pl.DataFrame:

@@ -1,0 +1,80 @@
+"""``python -m bench run|lookup --subscribers N``: see the package docstring."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from bench import lookup, machine, rating, report
+from bench.extract import DEFAULT_DATA_DIR, MONTH, Extract, ensure_extract, warm_page_cache
+from bench.measure import ChildFailed
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    commands = ap.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="time the monthly rating against a floor and an anchor")
+    run.add_argument("--repeat", type=int, default=3, help="rounds; the best wall time counts")
+    look = commands.add_parser("lookup", help="time look-ups in the CLI and the library")
+    look.add_argument("--store", type=Path,
+                      help="an existing store of this extract (default: rate one, untimed)")
+    for cmd in (run, look):
+        cmd.add_argument("--subscribers", type=int, required=True)
+        cmd.add_argument("--seed", type=int, default=7)
+        cmd.add_argument("--sorted-ids", action="store_true",
+                         help="billing rows in id order (default: bill order, ids scattered)")
+        cmd.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                         help="where generated extracts are kept and reused")
+        cmd.add_argument("--json", action="store_true", help="print one JSON document")
+    return ap.parse_args(argv)
+
+
+def describe_extract(extract: Extract, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "subscribers": args.subscribers, "seed": args.seed, "sorted_ids": args.sorted_ids,
+        "month": MONTH, "billing_rows": pq.ParquetFile(extract.billing).metadata.num_rows,
+        "billing_bytes": extract.billing.stat().st_size, "path": str(extract.directory),
+    }
+
+
+def run_doc(extract: Extract, args: argparse.Namespace) -> dict[str, Any]:
+    series = rating.measure(extract, args.repeat)
+    return {"command": "run", "repeat": args.repeat, "extract": describe_extract(extract, args),
+            "machine": machine.describe(), "results": rating.results(series),
+            "agreement": rating.agreement(series)}
+
+
+def lookup_doc(extract: Extract, args: argparse.Namespace) -> dict[str, Any]:
+    with lookup.store_for(extract, args.store) as store:
+        figures = lookup.measure(extract, store, args.seed)
+    return {"command": "lookup", "extract": describe_extract(extract, args),
+            "machine": machine.describe(), **figures}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    print(f"extract: {args.subscribers:,} subscribers, seed {args.seed} "
+          f"(generated once under {args.data_dir})", file=sys.stderr)
+    extract = ensure_extract(args.subscribers, args.seed, args.sorted_ids, args.data_dir)
+    warm_page_cache(extract)
+    try:
+        doc = run_doc(extract, args) if args.command == "run" else lookup_doc(extract, args)
+    except ChildFailed as exc:
+        print(f"a benchmark process failed: {exc}", file=sys.stderr)
+        return 2
+    text = report.run_text(doc) if args.command == "run" else report.lookup_text(doc)
+    print(json.dumps(doc, indent=2) if args.json else text)
+    if args.command == "run" and not doc["agreement"]["ok"]:
+        print("the anchor and the engine disagree:\n  "
+              + "\n  ".join(doc["agreement"]["differences"]), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""``bench run``: the monthly rating, four contenders side by side, and the agreement check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.agreement import differences, from_anchor, from_engine, from_library, points
+from bench.extract import MONTH, Extract
+from bench.measure import Series, alternate
+
+FLOOR, ANCHOR, RUN, LIBRARY = "floor", "anchor", "tiering run", "tiering.rate"
+Command = Callable[[int], Sequence[str]]
+
+
+def tiering_command() -> list[str]:
+    """The installed console script, next to this interpreter (the venv's)."""
+    found = shutil.which("tiering", path=str(Path(sys.executable).parent)) or shutil.which(
+        "tiering")
+    if found is None:
+        raise SystemExit("no `tiering` command: install the project first (pip install -e .)")
+    return [found]
+
+
+def child(kind: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "bench.children", kind, *args]
+
+
+def contenders(extract: Extract, scratch: Path) -> list[tuple[str, Command]]:
+    """Every command line; outputs get a fresh name per round so no round starts from the
+    previous one's store or file."""
+    billing, subs = str(extract.billing), str(extract.subscribers)
+    tiering = tiering_command()
+    return [
+        (FLOOR, lambda r: child("floor", billing)),
+        (ANCHOR, lambda r: child("anchor", MONTH, billing, subs,
+                                 str(scratch / f"anchor-{r}.parquet"))),
+        (RUN, lambda r: [*tiering, "run", "--month", MONTH, "--billing", billing,
+                         "--subscribers", subs, "--store", str(scratch / f"store-{r}.duckdb"),
+                         "--json"]),
+        (LIBRARY, lambda r: child("library", MONTH, billing, subs)),
+    ]
+
+
+def measure(extract: Extract, repeat: int) -> list[Series]:
+    with tempfile.TemporaryDirectory(prefix="tiering-bench-") as scratch:
+        return alternate(contenders(extract, Path(scratch)), repeat)
+
+
+def agreement(series: list[Series]) -> dict[str, Any]:
+    """The anchor against ``tiering run`` (cut points and tier counts) and the library call
+    (tier counts), from each one's last round."""
+    out = {s.name: json.loads(s.last_stdout) for s in series}
+    anchor = from_anchor(out[ANCHOR])
+    problems = (differences(anchor, from_engine(out[RUN]), RUN)
+                + differences(anchor, from_library(out[LIBRARY]), LIBRARY))
+    return {
+        "ok": not problems,
+        "differences": problems,
+        "rated": anchor.rated,
+        "cut_points": {str(t): {"rank": c.rank, "raw": points(c.raw_x100),
+                                "rounded": c.rounded}
+                       for t, c in sorted(anchor.cuts.items(), reverse=True)},
+        "tiers": {str(t): n for t, n in sorted(anchor.tiers.items(), reverse=True)},
+    }
+
+
+def results(series: list[Series]) -> list[dict[str, Any]]:
+    by_name = {s.name: s for s in series}
+    floor, anchor = by_name[FLOOR].best_wall_s, by_name[ANCHOR].best_wall_s
+    return [{
+        "contender": s.name,
+        "wall_s": round(s.best_wall_s, 3),
+        "wall_s_rounds": [round(x.wall_s, 3) for x in s.samples],
+        "peak_rss_bytes": s.peak_rss_bytes,
+        "peak_rss_gb": round(s.peak_rss_bytes / 1e9, 3),
+        "x_floor": round(s.best_wall_s / floor, 2),
+        "x_anchor": round(s.best_wall_s / anchor, 2),
+    } for s in series]
