@@ -112,24 +112,24 @@ def summarise(table: Table, month: int, unit: str, integer_keys: bool, window: i
     try:
         parsed = billing_sql(con, sql.relation(con, table, COLUMNS), unit, integer_keys)
         bad = "missing_id OR month IS NULL OR fen IS NULL"
+        # Rows outside the window are only counted (from Parquet metadata, for free), so
+        # the grouping sees just the window's rows and the bad ones.
+        (rows,), = con.execute("SELECT count(*) FROM billing_raw").fetchall()
         per_key = con.sql(
-            f"SELECT key, sum(fen) FILTER (WHERE month BETWEEN $lo AND $hi)::BIGINT AS fen, "
-            f"count(*) FILTER (WHERE month BETWEEN $lo AND $hi)::INTEGER AS window_rows, "
-            f"min(month) FILTER (WHERE month BETWEEN $lo AND $hi)::INTEGER AS first_month, "
-            f"count(*)::BIGINT AS rows, count(*) FILTER (WHERE {bad})::BIGINT AS bad "
-            f"FROM ({parsed}) GROUP BY key",
+            f"SELECT key, sum(fen)::BIGINT AS fen, count(*)::INTEGER AS window_rows, "
+            f"min(month)::INTEGER AS first_month, count(*) FILTER (WHERE {bad})::BIGINT AS bad "
+            f"FROM ({parsed}) WHERE month BETWEEN $lo AND $hi OR {bad} GROUP BY key",
             params={"lo": month - window, "hi": month - 1}).pl()
     except duckdb.Error as exc:
         raise read_error(table, exc) from None
     finally:
         con.close()
-    if per_key.height == 0:
+    if rows == 0:
         raise InputError(f"{table.name}: no rows (empty input)")
     if per_key["bad"].sum():
         raise sql.reject(table, COLUMNS, (), functools.partial(
             billing_sql, unit=unit, integer_keys=integer_keys), _checks(unit))
-    rows = int(per_key["rows"].sum())
-    return Summary(per_key.filter(pl.col("window_rows") > 0).drop("rows", "bad"), rows)
+    return Summary(per_key.drop("bad"), int(rows))
 
 
 def window_sums(table: Table, starts: pl.DataFrame, month: int, unit: str, integer_keys: bool

@@ -114,18 +114,21 @@ def rate(
     billing_total = summary.rows
     lap("aggregate_billing")
 
+    unknown_rows = int(per_sub.join(subs.select("key"), on="key", how="anti")[
+        "window_rows"].sum())
+    n_subscribers = subs.height
+
     say("scoring")
     lines = _score(subs, per_sub, m, policy)
+    del subs, per_sub, summary  # ten million lines: hold one copy, not three
     lap("score")
 
     say("cut points and tiers")
     lines, partitions = _tiers(lines, policy)
     lap("tiers")
 
-    unknown_rows = int(per_sub.join(subs.select("key"), on="key", how="anti")[
-        "window_rows"].sum())
     counts = {
-        "subscribers": subs.height,
+        "subscribers": n_subscribers,
         "billing_rows": billing_total,
         "rated": int(lines["reason"].is_null().sum()),
         "unknown_subscriber_rows": unknown_rows,

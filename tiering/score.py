@@ -14,6 +14,7 @@ from tiering.policy import RatingPolicy
 WINDOW_MONTHS = 12
 # Reason codes in the SPEC's order of precedence: the first that applies is reported.
 REASONS = ("future_join", "new", "inactive", "line_type", "not_billed", "no_history")
+REASON_TYPE = pl.Enum(REASONS)  # a byte per line instead of a string
 
 
 def month_index(year: int, month: int) -> int:
@@ -81,9 +82,10 @@ def reason(
         billed.not_(),
         ~has_history,
     )
-    expr: pl.Expr = pl.lit(None, dtype=pl.String)
+    expr: pl.Expr = pl.lit(None, dtype=REASON_TYPE)
     for code, failed in reversed(list(zip(REASONS, checks, strict=True))):
-        expr = pl.when(failed.fill_null(False)).then(pl.lit(code)).otherwise(expr)
+        expr = pl.when(failed.fill_null(False)).then(pl.lit(code, dtype=REASON_TYPE)).otherwise(
+            expr)
     return expr
 
 
