@@ -145,3 +145,57 @@ def test_future_join_is_not_an_error(tmp_path: Path, store: Path):
                                        str(tmp_path / "s.csv"), "--store", str(store), "--json"])
     assert result.exit_code == 0, result.output
     assert '"future_join": 1' in result.output
+
+
+def test_empty_amount(tmp_path: Path, store: Path):
+    out = _run(tmp_path, store, bill=BILL.replace("20.50", ""))
+    assert "bad_bill.csv: row 2, column 'amount'" in out and "None" in out
+
+
+def test_no_rows_in_the_window(tmp_path: Path, store: Path):
+    out = _run(tmp_path, store, bill=BILL.replace("2026-0", "2024-0"))
+    assert "none of its 3 rows falls in the ARPU window 2025-11 .. 2026-10" in out
+
+
+def test_truncated_parquet(tmp_path: Path, store: Path):
+    import polars as pl
+
+    good = tmp_path / "bill.parquet"
+    pl.read_csv(tmp_path / "bill.csv", infer_schema=False).write_parquet(good)
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    before = _digest(store)
+    result = CliRunner().invoke(main, ["run", "--month", "2026-11", "--billing", str(cut),
+                                       "--subscribers", str(tmp_path / "subs.csv"),
+                                       "--store", str(store)])
+    assert result.exit_code == 2 and "cut.parquet" in result.output
+    assert "Traceback" not in result.output
+    assert _digest(store) == before
+
+
+def test_wrong_types_in_parquet(tmp_path: Path, store: Path):
+    import polars as pl
+
+    subs = tmp_path / "subs.parquet"
+    pl.DataFrame({"subscriber_id": ["A1", "A2"], "join_date": [20200115, 20210302],
+                  "status": ["active", "active"]}).write_parquet(subs)
+    before = _digest(store)
+    result = CliRunner().invoke(main, ["run", "--month", "2026-11", "--billing",
+                                       str(tmp_path / "bill.csv"), "--subscribers", str(subs),
+                                       "--store", str(store)])
+    assert result.exit_code == 2
+    assert "subs.parquet: 2 rows, column 'join_date': not a date (YYYY-MM-DD); first: row 1 " \
+           "'20200115'" in result.output
+    assert _digest(store) == before
+
+
+def test_renamed_column_can_be_mapped(tmp_path: Path, store: Path):
+    (tmp_path / "renamed.csv").write_text(BILL.replace("subscriber_id", "MSISDN"))
+    args = ["run", "--month", "2026-11", "--billing", str(tmp_path / "renamed.csv"),
+            "--subscribers", str(tmp_path / "subs.csv"), "--store", str(store)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "missing column 'subscriber_id'" in result.output
+    # A mapping applies where the source has that column; the subscribers keep their name.
+    result = CliRunner().invoke(main, [*args, "--column", "subscriber_id=MSISDN", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"rated": 3' in result.output

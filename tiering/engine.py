@@ -112,6 +112,11 @@ def rate(
     per_sub = _repair_early_bills(summary.per_key, subs, bill_table, m, amount_unit,
                                   integer_keys)
     billing_total = summary.rows
+    if per_sub["window_rows"].sum() == 0:
+        raise InputError(
+            f"{bill_table.name}: none of its {billing_total:,} rows falls in the ARPU window "
+            f"{sc.month_text(m - sc.WINDOW_MONTHS)} .. {sc.month_text(m - 1)} of month "
+            f"{sc.month_text(m)} (is --month right?)")
     lap("aggregate_billing")
 
     unknown_rows = int(per_sub.join(subs.select("key"), on="key", how="anti")[
