@@ -1,9 +1,11 @@
-"""Reading billing extracts, subscriber lists and overrides into checked polars frames.
+"""Opening the inputs and reading subscriber lists and overrides into checked polars frames.
 
 Readers sit at the edge: they turn files (CSV, Parquet, globs), DuckDB relations, Arrow
 tables and polars frames into frames with one meaning per column, and reject bad values with
 the file, row, column and value named. Text is read as text (an id like ``0138...`` is never
-turned into a number); rows are numbered from 1 after the header.
+turned into a number); rows are numbered from 1 after the header. The large inputs
+(subscribers, billing) are parsed by DuckDB (``sql.py``, ``billing.py``); the small override
+list by polars here.
 """
 
 from __future__ import annotations
@@ -182,14 +184,6 @@ def date_expr(col: str, dtype: pl.DataType) -> pl.Expr:
     return text(col).str.to_date("%Y-%m-%d", strict=False)
 
 
-def bool_expr(col: str, dtype: pl.DataType) -> pl.Expr:
-    """Booleans as true/false, t/f, yes/no, y/n, 1/0 (any case); empty is absent."""
-    if dtype == pl.Boolean:
-        return pl.col(col)
-    t = text(col).str.to_lowercase()
-    return pl.when(t.is_in(TRUE_WORDS)).then(True).when(t.is_in(FALSE_WORDS)).then(False)
-
-
 def reject_bad(
     table: Table, frame: pl.DataFrame, checks: Mapping[str, tuple[pl.Expr, str]]
 ) -> None:
@@ -253,13 +247,6 @@ def checked(
 SUBSCRIBER_COLUMNS = ("subscriber_id", "join_date", "status")
 OPTIONAL_SUBSCRIBER_COLUMNS = ("customer_id", "line_type", "region", "billed_in_month")
 OVERRIDE_COLUMNS = ("tier", "valid_from")
-
-
-def _id_expr(col: str, dtype: pl.DataType) -> pl.Expr:
-    """Ids are opaque keys, compared exactly as given: text is never trimmed or reformatted
-    (``0138...`` stays text), and an empty id is a missing one."""
-    c = pl.col(col)
-    return pl.when(c != "").then(c) if dtype == pl.String else c
 
 
 def read_subscribers(table: Table) -> pl.DataFrame:

@@ -36,7 +36,7 @@ from tiering.calendar import (
     DAY_US, US, ArrayOps, BusinessCalendar, Clock, Ops, ScalarOps, from_us, get_clock, to_us,
     zone,
 )
-from tiering.errors import DateOutOfBounds, InputError, SlaLookupError, TieringError
+from tiering.errors import InputError, SlaLookupError
 from tiering.policy import Policy, SlaClass, load_policy
 
 if TYPE_CHECKING:
