@@ -1,4 +1,5 @@
-"""``python -m bench run|lookup --subscribers N``: see the package docstring."""
+"""``python -m bench run|lookup --subscribers N`` and ``python -m bench sla``: see the
+package docstring."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     look = commands.add_parser("lookup", help="time look-ups in the CLI and the library")
     look.add_argument("--store", type=Path,
                       help="an existing store of this extract (default: rate one, untimed)")
+    commands.add_parser("sla", help="time SLA deadlines: scalar calls and the vectorized path")
     for cmd in (run, look):
         cmd.add_argument("--subscribers", type=int, required=True)
         cmd.add_argument("--seed", type=int, default=7)
@@ -58,6 +60,11 @@ def lookup_doc(extract: Extract, args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.command == "sla":
+        # Its own process: polars must start pinned to one thread, before anything imports it.
+        import subprocess
+
+        return subprocess.call([sys.executable, "-m", "bench.sla_bench"])
     print(f"extract: {args.subscribers:,} subscribers, seed {args.seed} "
           f"(generated once under {args.data_dir})", file=sys.stderr)
     extract = ensure_extract(args.subscribers, args.seed, args.sorted_ids, args.data_dir)

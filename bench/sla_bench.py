@@ -1,6 +1,6 @@
 """Benchmark of the SLA engine (not a test): scalar `deadline` per call, vectorized throughput.
 
-Run: cd /work/main && /work/venv/bin/python bench/sla_bench.py [--tickets 1000000]
+Run: python -m bench sla   (or python -m bench.sla_bench [--tickets 1000000])
 Polars is pinned to one thread (POLARS_MAX_THREADS=1) so the figure is per core.
 """
 
