@@ -80,17 +80,20 @@ def test_readers_answer_from_complete_months_during_a_run(extract, tmp_path: Pat
     reader = Path(__file__).parent / "_reader_loop.py"
     readers = [subprocess.Popen([sys.executable, str(reader), str(store), *ids],
                                 stdout=subprocess.PIPE, text=True) for _ in range(3)]
-    time.sleep(0.5)
-    writer = _run(store, extract, "2026-11")
-    assert writer.wait(timeout=300) == 0
-    time.sleep(0.5)
-    answers, failures = 0, 0
-    for r in readers:
-        r.send_signal(signal.SIGTERM)
-        out, _ = r.communicate(timeout=60)
-        doc = json.loads(out.strip().splitlines()[-1])
-        answers += doc["answers"]
-        failures += len(doc["failures"])
+    docs = []
+    try:
+        time.sleep(0.5)
+        writer = _run(store, extract, "2026-11")
+        assert writer.wait(timeout=300) == 0
+        time.sleep(0.5)
+    finally:
+        for r in readers:
+            r.send_signal(signal.SIGTERM)
+            out, _ = r.communicate(timeout=60)
+            docs.append(json.loads(out.strip().splitlines()[-1]))
+    answers = sum(d["answers"] for d in docs)
+    failures = sum(len(d["failures"]) for d in docs)
+    for doc in docs:
         assert set(doc["months"]) <= {"2026-10", "2026-11"}
         assert doc["incomplete"] == 0
         assert not doc["failures"], doc["failures"][:3]
