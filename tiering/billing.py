@@ -115,11 +115,11 @@ def summarise(table: Table, month: int, unit: str, integer_keys: bool, window: i
         # Rows outside the window are only counted (from Parquet metadata, for free), so
         # the grouping sees just the window's rows and the bad ones.
         (rows,), = con.execute("SELECT count(*) FROM billing_raw").fetchall()
-        per_key = con.sql(
-            f"SELECT key, sum(fen)::BIGINT AS fen, count(*)::INTEGER AS window_rows, "
+        per_key = sql.fetch(
+            con, f"SELECT key, sum(fen)::BIGINT AS fen, count(*)::INTEGER AS window_rows, "
             f"min(month)::INTEGER AS first_month, count(*) FILTER (WHERE {bad})::BIGINT AS bad "
             f"FROM ({parsed}) WHERE month BETWEEN $lo AND $hi OR {bad} GROUP BY key",
-            params={"lo": month - window, "hi": month - 1}).pl()
+            params={"lo": month - window, "hi": month - 1})
     except duckdb.Error as exc:
         raise read_error(table, exc) from None
     finally:
@@ -140,10 +140,10 @@ def window_sums(table: Table, starts: pl.DataFrame, month: int, unit: str, integ
     try:
         parsed = billing_sql(con, sql.relation(con, table, COLUMNS), unit, integer_keys)
         con.register("starts", starts)
-        return con.sql(
-            f"SELECT p.key, sum(p.fen)::BIGINT AS fen, count(*)::INTEGER AS window_rows "
+        return sql.fetch(
+            con, f"SELECT p.key, sum(p.fen)::BIGINT AS fen, count(*)::INTEGER AS window_rows "
             f"FROM ({parsed}) p JOIN starts s ON s.key = p.key "
             f"WHERE p.month BETWEEN s.window_start AND $hi GROUP BY p.key",
-            params={"hi": month - 1}).pl()
+            params={"hi": month - 1})
     finally:
         con.close()

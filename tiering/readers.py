@@ -267,8 +267,8 @@ def read_subscribers(table: Table) -> pl.DataFrame:
         if any(counts.values()):
             raise sql.reject(table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS,
                              sql.subscribers_sql, checks)
-        subs = con.sql(f"SELECT subscriber_id, int_key, customer_id, region, join_date, "
-                       f"active, personal, billed FROM ({parsed})").pl()
+        subs = sql.fetch(con, f"SELECT subscriber_id, int_key, customer_id, region, join_date, "
+                              f"active, personal, billed FROM ({parsed})")
     except sql.duckdb.Error as exc:
         raise read_error(table, exc) from None
     finally:

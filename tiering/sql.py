@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from tiering.errors import InputError
 from tiering.readers import EXAMPLES, TRUE_WORDS, FALSE_WORDS, Table, bad_rows_message, read_error
@@ -62,6 +63,17 @@ def relation(con: duckdb.DuckDBPyConnection, table: Table, needed: Sequence[str]
                             for c in (*needed, *optional) if c in present])
     except duckdb.Error as exc:
         raise read_error(table, exc) from None
+
+
+def fetch(con: duckdb.DuckDBPyConnection, query: str, params: Mapping[str, Any] | None = None
+          ) -> pl.DataFrame:
+    """A query's result as a polars frame, moved over in batches so DuckDB never holds a
+    second full copy of ten million rows beside polars."""
+    reader = con.sql(query, params=params).to_arrow_reader(1 << 20)
+    frames = [pl.from_arrow(batch) for batch in reader]
+    if not frames:
+        return pl.from_arrow(reader.schema.empty_table())  # type: ignore[return-value]
+    return pl.concat(frames, rechunk=False)  # type: ignore[arg-type]
 
 
 def types(rel: duckdb.DuckDBPyRelation) -> dict[str, str]:
