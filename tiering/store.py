@@ -4,23 +4,29 @@ Writing never touches the live file: a run copies the store, writes the month in
 in one transaction, and swaps the copy in with an atomic rename. A crash leaves the old file
 as it was, and readers in other processes (DuckDB allows one writer) keep answering from the
 last complete month while a run writes the next. Writers queue on a lock file.
+Reading goes through a :class:`StoreReader` (``Store.reader()``), which keeps one read-only
+connection open between calls and reopens when a run has swapped in a new file; the one-shot
+``Store.lines``/``Store.effective_tiers``/... open a reader for a single call.
 User values only ever reach SQL as parameters.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import duckdb
 
@@ -129,8 +135,9 @@ class Store:
         suffix = out.suffix.lower()
         if suffix not in (".parquet", ".csv"):
             raise StoreError(f"{out}: export writes .parquet or .csv files")
-        with self._reader() as con:
-            month = self.resolve_month(con, month)
+        with self._reader() as reader:
+            con = reader.connection()
+            month = reader._resolve(month)
             columns = EXPORT_COLUMNS.replace(
                 "subscriber_id,", f"{mask_sql('subscriber_id')} AS subscriber_id,", 1
             ) if mask else EXPORT_COLUMNS
@@ -189,42 +196,145 @@ class Store:
 
     # --- reading -------------------------------------------------------------------------
 
+    def reader(self) -> StoreReader:
+        """A reader that stays open, for embedding: one read-only connection and the parsed
+        policy and thresholds of each month, kept until a run swaps in a new file. Use it as
+        a context manager (``with store.reader() as r: r.lines([...])``)."""
+        return StoreReader(self.path)
+
     @contextlib.contextmanager
-    def _reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if not self.path.exists():
-            raise StoreError(f"no store at {self.path}: run `tiering run` first "
-                             "(or give --store PATH)")
-        try:
-            con = duckdb.connect(str(self.path), read_only=True)
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
-        try:
-            yield con
-        finally:
-            con.close()
+    def _reader(self) -> Iterator[StoreReader]:
+        with self.reader() as reader:
+            yield reader
 
     def months(self) -> list[str]:
-        with self._reader() as con:
-            return [r[0] for r in con.execute("SELECT month FROM runs ORDER BY month").fetchall()]
-
-    def resolve_month(self, con: duckdb.DuckDBPyConnection, month: str | None) -> str:
-        if month is None:
-            row = _one(con, "SELECT max(month) FROM runs")
-            if row is None or row[0] is None:
-                raise StoreError(f"the store {self.path} holds no rated month yet")
-            return str(row[0])
-        if _one(con, "SELECT 1 FROM runs WHERE month = ?", [month]) is None:
-            raise NotFound(f"month {month} is not in the store {self.path}")
-        return month
-
-    def policy(self, con: duckdb.DuckDBPyConnection, month: str) -> Policy:
-        row = _one(con, "SELECT policy_toml FROM runs WHERE month = ?", [month])
-        return policy_from_text(row[0], source=f"stored with {month}")
+        with self._reader() as r:
+            return r.months()
 
     def run_record(self, month: str | None = None) -> dict[str, Any]:
-        with self._reader() as con:
-            month = self.resolve_month(con, month)
-            cur = con.execute("SELECT * FROM runs WHERE month = ?", [month])
+        with self._reader() as r:
+            return r.run_record(month)
+
+    def thresholds(self, month: str | None = None) -> dict[str, Any]:
+        """The thresholds document of ``thresholds --json``."""
+        with self._reader() as r:
+            return r.thresholds(month)
+
+    def lines(self, ids: Sequence[str], *, month: str | None = None, customer: bool = False,
+              at: date | None = None) -> tuple[str, Policy, list[dict[str, Any]]]:
+        """See :meth:`StoreReader.lines` (this opens the file for one call)."""
+        with self._reader() as r:
+            return r.lines(ids, month=month, customer=customer, at=at)
+
+    def effective_tiers(self, ids: pl.Series, at: pl.Series) -> pl.Series:
+        """See :meth:`StoreReader.effective_tiers` (this opens the file for one call)."""
+        with self._reader() as r:
+            return r.effective_tiers(ids, at)
+
+
+class StoreReader:
+    """Read-only access to a store that stays open between calls.
+
+    Holds one connection and, per month, the parsed policy and the thresholds document. Every
+    call first compares the file's identity (``os.stat``: device, inode, mtime, size) with the
+    one it opened; a run swaps in a new file with ``os.replace``, so a changed identity means a
+    new store and the reader reopens. A reader therefore never answers from a replaced file for
+    longer than the call that was running when the swap happened.
+
+    The connection is a private in-memory DuckDB with the store ATTACHed read-only, not
+    ``duckdb.connect(path)``: DuckDB shares one database instance per path inside a process, so
+    a plain connect after a swap could be handed the instance another reader still holds on
+    the old file. Calls are serialised by a lock; for parallel look-ups use one reader per
+    thread, and open readers after forking worker processes, not before (a DuckDB connection
+    does not survive a fork).
+    """
+
+    # Above this many ids, the ids reach DuckDB as a registered Arrow column, not a list.
+    TABLE_IDS = 2_000
+
+    def __init__(self, path: str | Path = DEFAULT_STORE) -> None:
+        self.path = Path(path)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._identity: tuple[int, int, int, int] | None = None
+        self._runs: dict[str, int] = {}  # month -> unrated_service_tier, of the open file
+        self._policies: dict[str, Policy] = {}
+        self._thresholds: dict[str, dict[str, Any]] = {}
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+            self._con, self._identity = None, None
+            self._runs, self._policies, self._thresholds = {}, {}, {}
+
+    # --- the connection --------------------------------------------------------------------
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The open connection to the current store file (reopened if a run swapped it)."""
+        with self._lock:
+            try:
+                st = os.stat(self.path)
+            except OSError:
+                self.close()
+                raise StoreError(f"no store at {self.path}: run `tiering run` first "
+                                 "(or give --store PATH)") from None
+            identity = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+            if self._con is None or identity != self._identity:
+                self.close()
+                # The identity was taken before the open: a swap in between makes the open
+                # see the newer file and the next call reopen once more, never the reverse.
+                self._con, self._runs = self._open()
+                self._identity = identity
+            return self._con
+
+    def _open(self) -> tuple[duckdb.DuckDBPyConnection, dict[str, int]]:
+        con = duckdb.connect()
+        try:
+            con.execute("ATTACH $path AS store (READ_ONLY)", {"path": str(self.path)})
+            con.execute("USE store")
+            runs = dict(con.execute(
+                "SELECT month, unrated_service_tier FROM runs ORDER BY month").fetchall())
+        except duckdb.CatalogException:
+            con.close()
+            raise StoreError(f"{self.path} is a DuckDB file but not a tiering store "
+                             "(it has no runs table)") from None
+        except duckdb.Error as exc:
+            con.close()
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+        return con, runs
+
+    # --- months, runs, policy, thresholds ----------------------------------------------------
+    # Each public call checks the file once (connection()) and then works on that connection
+    # only: the private helpers below never reopen, so one call never mixes two files.
+
+    def months(self) -> list[str]:
+        with self._lock:
+            self.connection()
+            return list(self._runs)
+
+    def resolve_month(self, month: str | None = None) -> str:
+        """``month`` if the store holds it, the latest stored month if None."""
+        with self._lock:
+            self.connection()
+            return self._resolve(month)
+
+    def policy(self, month: str | None = None) -> Policy:
+        """The policy a month was rated with, as stored with its run (parsed once)."""
+        with self._lock:
+            con = self.connection()
+            return self._policy(con, self._resolve(month))
+
+    def run_record(self, month: str | None = None) -> dict[str, Any]:
+        with self._lock:
+            con = self.connection()
+            cur = con.execute("SELECT * FROM runs WHERE month = ?", [self._resolve(month)])
             names = [d[0] for d in cur.description]
             record = dict(zip(names, cur.fetchall()[0]))
         for key in ("inputs", "counts", "unrated", "timings"):
@@ -233,52 +343,80 @@ class Store:
         return record
 
     def thresholds(self, month: str | None = None) -> dict[str, Any]:
-        """The thresholds document of ``thresholds --json``."""
-        with self._reader() as con:
-            month = self.resolve_month(con, month)
-            parts: dict[str, dict[str, Any]] = {}
-            for name, rated, tier, share, rank, raw, rounded in con.execute(
-                "SELECT partition, rated, tier, cumulative_share, rank, raw, rounded "
-                "FROM thresholds WHERE month = ? ORDER BY partition, tier DESC", [month]
-            ).fetchall():
-                p = parts.setdefault(name, {"partition": name, "rated": rated,
-                                            "thresholds": [], "tiers": []})
-                p["thresholds"].append({"tier": tier, "cumulative_share": _num(share),
-                                        "rank": rank, "raw": None if raw is None else f"{raw:.2f}",
-                                        "rounded": rounded})
-            for name, tier, count, nominal, realised in con.execute(
-                "SELECT partition, tier, count, nominal_share, realised_share FROM tier_counts "
-                "WHERE month = ? ORDER BY partition, tier DESC", [month]
-            ).fetchall():
-                p = parts.setdefault(name, {"partition": name, "rated": 0,
-                                            "thresholds": [], "tiers": []})
-                p["tiers"].append({"tier": tier, "count": count, "nominal_share": _num(nominal),
-                                   "realised_share": float(realised)})
-                p["rated"] = sum(t["count"] for t in p["tiers"])
-        return {"month": month, "partitions": list(parts.values())}
+        """The thresholds document of ``thresholds --json`` (read once per month)."""
+        with self._lock:
+            con = self.connection()
+            month = self._resolve(month)
+            if month not in self._thresholds:
+                self._thresholds[month] = _thresholds_doc(con, month)
+            return copy.deepcopy(self._thresholds[month])
+
+    def _resolve(self, month: str | None) -> str:
+        if month is None:
+            if not self._runs:
+                raise StoreError(f"the store {self.path} holds no rated month yet")
+            return max(self._runs)
+        if month not in self._runs:
+            raise NotFound(f"month {month} is not in the store {self.path}")
+        return month
+
+    def _policy(self, con: duckdb.DuckDBPyConnection, month: str) -> Policy:
+        if month not in self._policies:
+            row = _one(con, "SELECT policy_toml FROM runs WHERE month = ?", [month])
+            self._policies[month] = policy_from_text(row[0], source=f"stored with {month}")
+        return self._policies[month]
+
+    # --- look-ups ----------------------------------------------------------------------------
 
     def lines(self, ids: Sequence[str], *, month: str | None = None, customer: bool = False,
               at: date | None = None) -> tuple[str, Policy, list[dict[str, Any]]]:
         """The stored rows of some lines (or of every line of some customers), each with its
-        effective tier on ``at`` (default: today). Raises NotFound when nothing matches."""
+        effective tier on ``at`` (default: today) under ``"effective"``, ordered by
+        subscriber id. Raises NotFound when nothing matches."""
         at = at or date.today()
-        key = "customer_id" if customer else "subscriber_id"
-        with self._reader() as con:
-            month = self.resolve_month(con, month)
-            policy = self.policy(con, month)
-            cur = con.execute(
-                f"SELECT * FROM lines WHERE month = ? AND {key} IN (SELECT unnest(?::VARCHAR[])) "
-                "ORDER BY subscriber_id", [month, list(ids)])
-            names = [d[0] for d in cur.description]
-            rows = [dict(zip(names, r)) for r in cur.fetchall()]
-            if not rows:
-                what = "customer" if customer else "subscriber"
-                shown = ", ".join(mask_id(i) if not customer else i for i in ids)
-                raise NotFound(f"{what} {shown} is not in month {month} of {self.path}")
-            effective = _effective(con, [r["subscriber_id"] for r in rows], [month] * len(rows),
-                                   [at] * len(rows))
-        for row, eff in zip(rows, effective):
-            row["effective"] = eff
+        wanted = list(dict.fromkeys(ids))
+        with self._lock:
+            con = self.connection()
+            month = self._resolve(month)
+            policy = self._policy(con, month)
+            params: dict[str, Any] = {"month": month, "on": at}
+            if customer:
+                requests = REQUESTS_OF_CUSTOMERS
+                params["ids"] = wanted
+            elif len(wanted) == 1:
+                requests = REQUEST_ONE
+                params["id"] = wanted[0]
+            elif len(wanted) <= self.TABLE_IDS:
+                requests = REQUESTS_LISTED
+                params["ids"] = wanted
+            else:
+                requests = REQUESTS_REGISTERED
+                con.register(REQUESTS_TABLE, _id_table(wanted))
+            try:
+                sql = effective_sql(requests, LINE_ALL, NARROW_ONE if requests is REQUEST_ONE
+                                    else "")
+                cur = con.execute(sql, params)
+                names = [d[0] for d in cur.description]
+                found = cur.fetchall()
+            finally:
+                if requests is REQUESTS_REGISTERED:
+                    con.unregister(REQUESTS_TABLE)
+        if not found:
+            what = "customer" if customer else "subscriber"
+            shown = ", ".join(mask_id(i) if not customer else i for i in ids)
+            raise NotFound(f"{what} {shown} is not in month {month} of {self.path}")
+        first_line = names.index(EFFECTIVE_COLUMNS[-1]) + 1
+        line_names = names[first_line:]
+        # In id order; Python's order of str is DuckDB's order of VARCHAR (UTF-8 bytes keep
+        # code point order), and sorting here spares the query an ORDER BY.
+        found.sort(key=itemgetter(first_line + line_names.index("subscriber_id")))
+        rows = []
+        for r in found:
+            row = dict(zip(line_names, r[first_line:]))
+            tier, default_used, o_tier, o_reason = r[1:first_line]
+            row["effective"] = Effective(tier, row["tier"], row["customer_tier"], o_tier, o_reason,
+                                         default_used)
+            rows.append(row)
         return month, policy, rows
 
     def effective_tiers(self, ids: pl.Series, at: pl.Series) -> pl.Series:
@@ -287,46 +425,114 @@ class Store:
         import polars as pl
 
         dates = at.dt.date() if at.dtype != pl.Date else at
-        with self._reader() as con:
-            found = _effective(con, ids.cast(pl.String).to_list(), [None] * len(ids),
-                               dates.to_list())
-        return pl.Series("effective_tier", [None if f is None else f.tier for f in found],
-                         dtype=pl.Int8)
+        n = len(ids)
+        requests = pl.DataFrame({"i": pl.int_range(n, dtype=pl.Int64, eager=True),
+                                 "subscriber_id": ids.cast(pl.String),
+                                 "on_date": dates.cast(pl.Date)})
+        with self._lock:
+            con = self.connection()
+            con.register(REQUESTS_TABLE, requests)
+            try:
+                found = con.sql(f"SELECT i, effective_tier FROM ({effective_sql(REQUESTS_DATED)})"
+                                ).to_arrow_table()
+            finally:
+                con.unregister(REQUESTS_TABLE)
+        found_df = pl.from_arrow(found)
+        assert isinstance(found_df, pl.DataFrame)
+        return pl.repeat(None, n, dtype=pl.Int8, eager=True).alias("effective_tier").scatter(
+            found_df["i"], found_df["effective_tier"].cast(pl.Int8))
 
 
+def _thresholds_doc(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, Any]:
+    parts: dict[str, dict[str, Any]] = {}
+    for name, rated, tier, share, rank, raw, rounded in con.execute(
+        "SELECT partition, rated, tier, cumulative_share, rank, raw, rounded "
+        "FROM thresholds WHERE month = ? ORDER BY partition, tier DESC", [month]
+    ).fetchall():
+        p = parts.setdefault(name, {"partition": name, "rated": rated,
+                                    "thresholds": [], "tiers": []})
+        p["thresholds"].append({"tier": tier, "cumulative_share": _num(share),
+                                "rank": rank, "raw": None if raw is None else f"{raw:.2f}",
+                                "rounded": rounded})
+    for name, tier, count, nominal, realised in con.execute(
+        "SELECT partition, tier, count, nominal_share, realised_share FROM tier_counts "
+        "WHERE month = ? ORDER BY partition, tier DESC", [month]
+    ).fetchall():
+        p = parts.setdefault(name, {"partition": name, "rated": 0,
+                                    "thresholds": [], "tiers": []})
+        p["tiers"].append({"tier": tier, "count": count, "nominal_share": _num(nominal),
+                           "realised_share": float(realised)})
+        p["rated"] = sum(t["count"] for t in p["tiers"])
+    return {"month": month, "partitions": list(parts.values())}
+
+
+def _id_table(ids: list[Any]) -> Any:
+    import pyarrow as pa
+
+    return pa.table({"i": pa.array(range(len(ids)), pa.int64()),
+                     "subscriber_id": pa.array([None if i is None else str(i) for i in ids],
+                                               pa.string())})
+
+
+# The look-ups ask EFFECTIVE_SQL about a relation of requests (i, subscriber_id, month,
+# on_date). Each form below is fixed SQL text: user ids and dates only ever arrive as
+# parameters or as a registered column of data, never as SQL.
+REQUESTS_TABLE = "tiering_lookup_requests"
+REQUEST_ONE = ("SELECT 0::BIGINT AS i, $id::VARCHAR AS subscriber_id, $month::VARCHAR AS month, "
+               "$on::DATE AS on_date")
+REQUESTS_LISTED = ("SELECT unnest(range(len($ids::VARCHAR[]))) AS i, "
+                   "unnest($ids::VARCHAR[]) AS subscriber_id, $month::VARCHAR AS month, "
+                   "$on::DATE AS on_date")
+REQUESTS_REGISTERED = (f"SELECT i, subscriber_id, $month::VARCHAR AS month, $on::DATE AS on_date "
+                       f"FROM {REQUESTS_TABLE}")
+REQUESTS_OF_CUSTOMERS = ("SELECT row_number() OVER () AS i, subscriber_id, month, "
+                         "$on::DATE AS on_date FROM lines "
+                         "WHERE month = $month AND customer_id IN (SELECT unnest($ids::VARCHAR[]))")
+# A ticket takes the tiers of the latest stored month not after the month it opened in.
+REQUESTS_DATED = ("SELECT q.i, q.subscriber_id, (SELECT max(r.month) FROM runs r "
+                  "WHERE r.month <= strftime(q.on_date, '%Y-%m')) AS month, q.on_date "
+                  f"FROM {REQUESTS_TABLE} q")
+# With one request, the same id and month also go straight to the scan of lines as constants:
+# DuckDB then skips every row group the zone maps rule out (lines are stored in id order) and
+# plans no dynamic join filter. It narrows what is read, never what matches.
+NARROW_ONE = "WHERE l.month = $month AND l.subscriber_id = $id"
+
+# Highest applies (就高原则), the one definition of the effective tier: the line's own tier,
+# the customer's best line, an override active on the date; else the policy's tier for
+# unrated lines. One row per request that names a stored line: the request's i, the
+# EFFECTIVE_COLUMNS, then the line's columns: LINE_KEYS (what the rule reads) or all of them.
+LINE_KEYS = "l.month, l.subscriber_id, l.customer_id, l.tier, l.customer_tier"
+LINE_ALL = "l.*"
+EFFECTIVE_COLUMNS = ("effective_tier", "default_used", "override_tier", "override_reason")
 EFFECTIVE_SQL = """
-WITH req AS (
-    SELECT unnest(?::BIGINT[]) AS i, unnest(?::VARCHAR[]) AS subscriber_id,
-           unnest(?::VARCHAR[]) AS month, unnest(?::DATE[]) AS on_date),
-req_month AS (
-    SELECT i, subscriber_id, on_date, coalesce(month, (SELECT max(r.month) FROM runs r
-                                                  WHERE r.month <= strftime(on_date, '%Y-%m'))) AS month
-    FROM req),
-hit AS (
-    SELECT q.i, q.on_date, l.month, l.subscriber_id, l.customer_id, l.tier, l.customer_tier
-    FROM req_month q JOIN lines l ON l.month = q.month AND l.subscriber_id = q.subscriber_id),
+WITH hit AS (
+    SELECT q.i, q.on_date, {line_columns}
+    FROM ({requests}) q JOIN lines l ON l.month = q.month AND l.subscriber_id = q.subscriber_id
+    {narrow}),
+matched AS (  -- the overrides of the line, then those of its customer (two equi-joins:
+               -- one join on "subscriber OR customer" would compare every pair)
+    SELECT h.i, h.on_date, o.tier, o.reason, o.valid_from, o.valid_to
+    FROM hit h JOIN overrides o ON o.month = h.month AND o.subscriber_id = h.subscriber_id
+    UNION ALL
+    SELECT h.i, h.on_date, o.tier, o.reason, o.valid_from, o.valid_to
+    FROM hit h JOIN overrides o ON o.month = h.month AND o.customer_id = h.customer_id),
 ov AS (
-    SELECT h.i, max(o.tier) AS tier, arg_max(o.reason, o.tier) AS reason
-    FROM hit h JOIN overrides o ON o.month = h.month AND o.valid_from <= h.on_date
-        AND (o.valid_to IS NULL OR o.valid_to >= h.on_date)
-        AND (o.subscriber_id = h.subscriber_id OR o.customer_id = h.customer_id)
-    GROUP BY h.i)
-SELECT h.i, h.tier, h.customer_tier, ov.tier, ov.reason,
-       greatest(h.tier, h.customer_tier, ov.tier), r.unrated_service_tier
+    SELECT i, max(tier) AS tier, arg_max(reason, tier) AS reason
+    FROM matched
+    WHERE valid_from <= on_date AND (valid_to IS NULL OR valid_to >= on_date)
+    GROUP BY i)
+SELECT h.i,
+       coalesce(greatest(h.tier, h.customer_tier, ov.tier), r.unrated_service_tier) AS effective_tier,
+       greatest(h.tier, h.customer_tier, ov.tier) IS NULL AS default_used,
+       ov.tier AS override_tier, ov.reason AS override_reason,
+       h.* EXCLUDE (i, on_date)
 FROM hit h LEFT JOIN ov USING (i) JOIN runs r ON r.month = h.month
 """
 
 
-def _effective(con: duckdb.DuckDBPyConnection, ids: list[str], months: list[str | None],
-               dates: list[date]) -> list[Effective | None]:
-    """Highest applies (就高原则): the line's own tier, the customer's best line, an override
-    active on the date; else the policy's tier for unrated lines. None: no such line."""
-    out: list[Effective | None] = [None] * len(ids)
-    rows = con.execute(EFFECTIVE_SQL, [list(range(len(ids))), ids, months, dates]).fetchall()
-    for i, own, customer, o_tier, o_reason, best, default in rows:
-        out[i] = Effective(default if best is None else best, own, customer, o_tier, o_reason,
-                           best is None)
-    return out
+def effective_sql(requests: str, line_columns: str = LINE_KEYS, narrow: str = "") -> str:
+    """EFFECTIVE_SQL over one of the request forms above (all fixed text)."""
+    return EFFECTIVE_SQL.format(requests=requests, line_columns=line_columns, narrow=narrow)
 
 
 def _num(value: Decimal) -> int | float:

@@ -7,17 +7,55 @@
     tiering deadline --tier 4 --class maintenance --opened 2026-10-01T17:30:00+08:00
 
 Each command that prints data takes --json. Exit codes: 0 success, 1 not found, 2 bad input.
+
+A command's module is imported only when that command runs (or when help lists it), so
+``tiering lookup`` loads the store and DuckDB but not the SLA engine, and ``tiering deadline``
+loads neither DuckDB nor the store. Heavy modules (polars, pyarrow, numpy, holidays) are
+imported inside the command functions that use them, never at module import.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import click
 
 from tiering import __version__
-from tiering.cli._rating import export_cmd, lookup_cmd, run_cmd, thresholds_cmd
+
+COMMANDS = {
+    "run": "tiering.cli._rating:run_cmd",
+    "lookup": "tiering.cli._rating:lookup_cmd",
+    "thresholds": "tiering.cli._rating:thresholds_cmd",
+    "export": "tiering.cli._rating:export_cmd",
+    "deadline": "tiering.cli._sla:deadline_cmd",
+    "sla": "tiering.cli._sla:sla_cmd",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group whose commands are ``module:attribute`` names, imported on first use."""
+
+    def __init__(self, *args: object, lazy: dict[str, str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lazy = dict(lazy)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in self.lazy:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = self.lazy[cmd_name].partition(":")
+        try:
+            command: click.Command = getattr(import_module(module), attribute)
+        except ImportError:  # pragma: no cover - a command whose engine is not installed
+            return None
+        self.add_command(command, cmd_name)
+        return command
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="tiering")
 def main() -> None:
     """Customer tiers and SLA deadlines for telecom operators.
@@ -27,17 +65,3 @@ def main() -> None:
     (`tiering deadline`, `tiering sla`). Results live in one embedded DuckDB file
     (--store, default ./tiering.duckdb).
     """
-
-
-main.add_command(run_cmd)
-main.add_command(lookup_cmd)
-main.add_command(thresholds_cmd)
-main.add_command(export_cmd)
-
-try:
-    from tiering.cli._sla import deadline_cmd, sla_cmd
-except ImportError:  # pragma: no cover - the SLA commands land with the SLA engine
-    pass
-else:
-    main.add_command(deadline_cmd)
-    main.add_command(sla_cmd)

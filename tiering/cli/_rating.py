@@ -140,9 +140,9 @@ def lookup_cmd(ids: tuple[str, ...], customer: bool, at_date: Any, mask: bool,
       tiering lookup C100 --customer --month 2026-11 --json
     """
     at = at_date.date() if at_date else date.today()
-    store = Store(store_path)
-    month, policy, rows = store.lines(list(ids), month=month, customer=customer, at=at)
-    doc = store.thresholds(month)
+    with Store(store_path).reader() as reader:  # one open of the file for both reads
+        month, policy, rows = reader.lines(list(ids), month=month, customer=customer, at=at)
+        doc = reader.thresholds(month)
     by_partition = {p["partition"]: p for p in doc["partitions"]}
     answers = [_describe(r, month, at, policy, by_partition.get(r["partition"])) for r in rows]
     if mask:
