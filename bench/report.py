@@ -28,9 +28,9 @@ def lookup_text(doc: dict[str, Any]) -> str:
         f"process start included, peak RSS {cli['lookup_peak_rss_gb']:.2f} GB)",
         f"python -c 'import duckdb': {cli['bare_duckdb_s']:.3f} s -> lookup is "
         f"{cli['x_bare']:.2f}x a bare DuckDB process",
-        f"Store.reader()([id]): p50 {api['single_lines_p50_ms']:.2f} ms, "
+        f"StoreReader.lines([id]): p50 {api['single_lines_p50_ms']:.2f} ms, "
         f"p99 {api['single_lines_p99_ms']:.2f} ms over {api['single_lookups']:,} random ids",
-        f"batch of {api['batch_ids']:,} ids: Store.reader() {api['batch_lines_s']:.3f} s, "
+        f"batch of {api['batch_ids']:,} ids: StoreReader.lines {api['batch_lines_s']:.3f} s, "
         f"Store.effective_tiers {api['batch_effective_tiers_s']:.3f} s (best of 3)",
     ])
 

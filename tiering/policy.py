@@ -7,12 +7,8 @@ Loading validates every field and names the bad one. Values that must stay exact
 
 from __future__ import annotations
 
-import hashlib
-import json
-import tomllib
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +97,9 @@ class Policy:
         content = asdict(self)
         content.pop("source")
         content.pop("text")
+        import hashlib
+        import json
+
         canon = json.dumps(content, sort_keys=True, default=str)
         return hashlib.sha256(canon.encode()).hexdigest()
 
@@ -108,7 +107,7 @@ class Policy:
 def load_policy(path: str | Path | None = None) -> Policy:
     """Load and validate a policy file; ``None`` gives the shipped default."""
     if path is None:
-        text = resources.files("tiering.data").joinpath(DEFAULT_POLICY).read_text("utf-8")
+        text = (Path(__file__).parent / "data" / DEFAULT_POLICY).read_text("utf-8")
         return policy_from_text(text, source="default")
     p = Path(path)
     try:
@@ -121,6 +120,8 @@ def load_policy(path: str | Path | None = None) -> Policy:
 
 def policy_from_text(text: str, *, source: str, base_dir: Path | None = None) -> Policy:
     """Parse and validate the TOML text of a policy."""
+    import tomllib  # only where a policy is parsed: look-ups that never parse one skip it
+
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
