@@ -160,3 +160,16 @@ def test_lookup_can_mask_the_id(store: Path):
     code, out = _invoke("lookup", "13800000018", "--store", str(store), "--json", "--mask")
     assert code == 0 and json.loads(out)["subscriber_id"] == "138****0018"
     assert "13800000018" not in out
+
+
+def test_a_month_with_no_rated_line_succeeds_and_says_so(tmp_path: Path):
+    # SPEC 4: N = 0 (here: every line is too new) gives no cut points, not an error.
+    (tmp_path / "s.csv").write_text("subscriber_id,join_date,status\nA,2026-09-01,active\n"
+                                    "B,2026-10-15,active\n")
+    (tmp_path / "b.csv").write_text("subscriber_id,bill_month,amount\nA,2026-09,10.00\n"
+                                    "B,2026-10,20.00\n")
+    code, out = _invoke("run", "--month", "2026-11", "--billing", str(tmp_path / "b.csv"),
+                        "--subscribers", str(tmp_path / "s.csv"),
+                        "--store", str(tmp_path / "n.duckdb"))
+    assert code == 0, out
+    assert "rated 0" in out and "new 2" in out and "no cut points" in out

@@ -232,7 +232,9 @@ def _tiers(
     Thresholds reach the lines as literals, or per partition through a small mapping: never
     a join that would copy every line."""
     rp = policy.rating
-    part = pl.col("region").fill_null(NO_REGION) if rp.thresholds_by_region else pl.lit(ALL)
+    # Regions compare trimmed and case-insensitively (SPEC 1): "North" is "north".
+    part = (pl.col("region").str.to_lowercase().fill_null(NO_REGION) if rp.thresholds_by_region
+            else pl.lit(ALL))
     rated = pl.col("reason").is_null()
     counts = lines.lazy().filter(rated).group_by(part.alias("partition"), "score_x100").len(
         ).collect()

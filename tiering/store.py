@@ -116,7 +116,9 @@ class Store:
             con.register("new_lines", lines)
             con.execute("INSERT INTO lines SELECT ?, * FROM new_lines ORDER BY subscriber_id",
                         [result.month])
-            con.executemany("INSERT INTO thresholds VALUES (?, ?, ?, ?, ?, ?, ?, ?)", thresholds)
+            if thresholds:  # a month with no rated line has no cut points (SPEC 4)
+                con.executemany("INSERT INTO thresholds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                thresholds)
             con.executemany("INSERT INTO tier_counts VALUES (?, ?, ?, ?, ?, ?)", counts)
             con.register("new_overrides", overrides)
             con.execute("INSERT INTO overrides SELECT ?, subscriber_id, customer_id, tier, "
