@@ -42,6 +42,24 @@ def _export(store: Path, month: str, out: Path) -> str:
     return hashlib.sha256(out.read_bytes()).hexdigest()
 
 
+def _wait_for_write(store: Path, proc: subprocess.Popen[bytes]) -> None:
+    while proc.poll() is None:
+        if any(store.parent.glob(f".{store.name}.*.tmp")) or Path(f"{store}.wal").exists():
+            return
+        time.sleep(0.001)
+
+
+def _months_with_rows(store: Path) -> set[str]:
+    import duckdb
+
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return {m for table in ("lines", "thresholds", "tier_counts", "overrides")
+                for (m,) in con.execute(f"SELECT DISTINCT month FROM {table}").fetchall()}
+    finally:
+        con.close()
+
+
 def test_killed_runs_leave_complete_months_only(extract, tmp_path: Path):
     store = tmp_path / "s.duckdb"
     assert _run(store, extract, "2026-10").wait(timeout=300) == 0
@@ -54,15 +72,22 @@ def test_killed_runs_leave_complete_months_only(extract, tmp_path: Path):
     november = _export(reference, "2026-11", tmp_path / "nov.parquet")
     rng = random.Random(5)
     outcomes = []
-    for i in range(8):
+    # Kill points anywhere in the run, and most of them while it writes: from the moment a
+    # write starts (a copy or a WAL appears beside the store) to a few tens of ms later.
+    for i in range(16):
         proc = _run(store, extract, "2026-11")
-        time.sleep(rng.uniform(0.05, full))
+        if i < 4:
+            time.sleep(rng.uniform(0.05, full))
+        else:
+            _wait_for_write(store, proc)
+            time.sleep(rng.uniform(0, 0.06))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         # The store opens, the earlier month is intact, the killed month absent or whole.
         assert _export(store, "2026-10", tmp_path / f"o{i}.parquet") == october
         months = Store(store).months()
         assert months in (["2026-10"], ["2026-10", "2026-11"])
+        assert _months_with_rows(store) <= set(months)  # no rows of an unrecorded month
         if "2026-11" in months:
             assert _export(store, "2026-11", tmp_path / f"n{i}.parquet") == november
         outcomes.append(len(months))
