@@ -220,7 +220,10 @@ def _repair_early_bills(
         pl.col("first_month") < pl.col("window_start")).select("key", "window_start")
     if early.height == 0:
         return per_sub
-    fixed = window_sums(table, early, m, unit, integer_keys)
+    # A line whose only bills predate its window has none left: zero, not its old sums.
+    fixed = early.select("key").join(window_sums(table, early, m, unit, integer_keys),
+                                     on="key", how="left").with_columns(
+        fen=pl.col("fen").fill_null(0), window_rows=pl.col("window_rows").fill_null(0))
     return per_sub.update(fixed, on="key")
 
 
