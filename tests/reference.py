@@ -14,13 +14,15 @@ billed_in_month. Values as they would appear in an extract (text, or numbers for
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 REASONS = ("future_join", "new", "inactive", "line_type", "not_billed", "no_history")
 WINDOW = 12
@@ -40,6 +42,7 @@ def round_half_away(x: Fraction | int) -> int:
     return -magnitude if x < 0 else magnitude
 
 
+@functools.cache
 def month_index(text: str) -> int:
     m = re.fullmatch(r"\s*(\d{4})-(\d{2})\s*", text)
     assert m, text
@@ -61,7 +64,7 @@ def amount_fen(value: Any, unit: str) -> int:
         assert isinstance(value, int) and not isinstance(value, bool)
         return value
     if isinstance(value, bool):
-        raise ValueError(value)
+        raise TypeError(value)
     if isinstance(value, int):
         return value * 100
     if isinstance(value, float):
@@ -69,8 +72,10 @@ def amount_fen(value: Any, unit: str) -> int:
         fen = round_half_away(scaled)
         assert abs(scaled - fen) <= Fraction(1, 10_000), value  # on the fen within 1e-6 yuan
         return fen
-    fen = Fraction(Decimal(str(value).strip())) * 100
-    assert fen.denominator == 1, f"more than 2 decimals: {value!r}"
+    # Decimal arithmetic is exact here (amounts have far fewer than 28 digits).
+    d = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    fen = d * 100
+    assert fen == fen.to_integral_value(), f"more than 2 decimals: {value!r}"
     return int(fen)
 
 
@@ -239,9 +244,10 @@ def reference_rate(
     raw_policy: Mapping[str, Any] | None = None,
     *,
     amount_unit: str = "yuan",
-    region_key=lambda region: region,
+    region_key=str.lower,
 ) -> RefResult:
-    """``region_key`` maps a (trimmed) region to its partition key when partitioning by region."""
+    """``region_key`` maps a (trimmed) region to its partition key when partitioning by region:
+    text is compared case-insensitively (SPEC 1), and partitions are named in lower case."""
     pol = ref_policy(raw_policy)
     m = month_index(month)
 

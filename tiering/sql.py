@@ -86,9 +86,9 @@ def is_integer(dtype: str) -> bool:
 
 
 def id_sql(dtype: str) -> str:
-    """The id as given, as text (an empty text is a missing id)."""
-    return ("CAST(subscriber_id AS VARCHAR)" if is_integer(dtype)
-            else "NULLIF(CAST(subscriber_id AS VARCHAR), '')")
+    """The id as given: an integer stays an integer, text stays text (an empty text is a
+    missing id)."""
+    return "subscriber_id" if is_integer(dtype) else "NULLIF(CAST(subscriber_id AS VARCHAR), '')"
 
 
 def int_key_sql(dtype: str) -> str:
@@ -103,7 +103,7 @@ def int_key_sql(dtype: str) -> str:
 def key_sql(dtype: str, integer_keys: bool) -> str:
     """The join key: int64 when every subscriber id is a canonical integer (hashing an int
     is several times cheaper than hashing text), else the id's text."""
-    return int_key_sql(dtype) if integer_keys else id_sql(dtype)
+    return int_key_sql(dtype) if integer_keys else f"CAST({id_sql(dtype)} AS VARCHAR)"
 
 
 def text_sql(col: str) -> str:
