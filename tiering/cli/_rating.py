@@ -232,7 +232,7 @@ def thresholds_cmd(month: str | None, store_path: str, as_json: bool) -> None:
 
 
 @click.command("export")
-@click.option("--month", metavar="YYYY-MM", help="Rating month (default: the latest).")
+@month_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output file: .parquet or .csv.")
 @click.option("--mask", is_flag=True,
