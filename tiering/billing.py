@@ -17,7 +17,8 @@ import polars as pl
 
 from tiering import sql
 from tiering.errors import InputError
-from tiering.readers import MONTH_RE, Table, read_error
+from tiering.readers import Table, read_error
+from tiering.score import parse_month_text
 
 COLUMNS = ("subscriber_id", "bill_month", "amount")
 AMOUNT_TEXT = r"\s*[+-]?\d{1,16}(\.\d{0,2}0*)?\s*"
@@ -75,7 +76,7 @@ def billing_sql(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, un
         texts = [r[0] for r in con.execute(
             "SELECT DISTINCT bill_month FROM billing_raw WHERE bill_month IS NOT NULL").fetchall()]
         con.register("month_map_src", pl.DataFrame(
-            {"text": texts, "month": [_month_of_text(x) for x in texts]},
+            {"text": texts, "month": [parse_month_text(x) for x in texts]},
             schema={"text": pl.String, "month": pl.Int32}))
         join = "LEFT JOIN month_map_src AS month_map ON month_map.text = billing_raw.bill_month"
     row = "row_number() OVER () AS _row, " if row_numbers else ""
@@ -85,13 +86,6 @@ def billing_sql(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, un
             f"CAST(subscriber_id AS VARCHAR) AS subscriber_id_raw, "
             f"CAST(bill_month AS VARCHAR) AS bill_month_raw, "
             f"CAST(amount AS VARCHAR) AS amount_raw FROM billing_raw {join}")
-
-
-def _month_of_text(text: str) -> int | None:
-    m = re.fullmatch(MONTH_RE, text)
-    if m is None or not 1 <= int(m.group(2)) <= 12:
-        return None
-    return int(m.group(1)) * 12 + int(m.group(2)) - 1
 
 
 def _checks(unit: str) -> dict[str, tuple[str, str]]:

@@ -9,7 +9,6 @@ Python.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -59,10 +58,10 @@ class RateResult:
 
 
 def parse_month(text: str) -> int:
-    m = re.fullmatch(r"(\d{4})-?(\d{2})", text.strip())
-    if not m or not 1 <= int(m.group(2)) <= 12:
+    month = sc.parse_month_text(text)
+    if month is None:
         raise InputError(f"--month: not a month (YYYY-MM): {text!r}")
-    return sc.month_index(int(m.group(1)), int(m.group(2)))
+    return month
 
 
 def rate(

@@ -26,7 +26,6 @@ EXAMPLES = 5
 PERSONAL_COLUMNS = ("subscriber_id",)
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
-MONTH_RE = r"\s*(\d{4})[-/]?(\d{2})(?:[-/]\d{2})?\s*"
 
 Source = str | Path | Sequence[str | Path] | pl.DataFrame | pl.LazyFrame | Any
 

@@ -7,11 +7,14 @@ ever a float, so a score on a threshold compares exactly.
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from tiering.policy import RatingPolicy
 
 WINDOW_MONTHS = 12
+MONTH_RE = r"\s*(\d{4})[-/]?(\d{2})(?:[-/]\d{2})?\s*"
 # Reason codes in the SPEC's order of precedence: the first that applies is reported.
 REASONS = ("future_join", "new", "inactive", "line_type", "not_billed", "no_history")
 REASON_TYPE = pl.Enum(REASONS)  # a byte per line instead of a string
@@ -19,6 +22,14 @@ REASON_TYPE = pl.Enum(REASONS)  # a byte per line instead of a string
 
 def month_index(year: int, month: int) -> int:
     return year * 12 + month - 1
+
+
+def parse_month_text(text: str) -> int | None:
+    """The month index of ``YYYY-MM``, ``YYYYMM`` or a ``YYYY-MM-DD`` date; None otherwise."""
+    m = re.fullmatch(MONTH_RE, text)
+    if m is None or not 1 <= int(m.group(2)) <= 12:
+        return None
+    return month_index(int(m.group(1)), int(m.group(2)))
 
 
 def month_text(index: int) -> str:
