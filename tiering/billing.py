@@ -67,8 +67,9 @@ def fen_sql(dtype: str, unit: str) -> str:
 
 
 def billing_sql(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, unit: str,
-                integer_keys: bool, row_numbers: bool = False) -> str:
-    """Register the billing relation (and its month map); return the SQL of parsed rows."""
+                row_numbers: bool = False) -> str:
+    """Register the billing relation (and its month map); return the SQL of parsed rows:
+    ``id`` (the id as given), ``month``, ``fen`` and the raw text of each column."""
     t = sql.types(rel)
     con.register("billing_raw", rel)
     join = ""
@@ -80,9 +81,8 @@ def billing_sql(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, un
             schema={"text": pl.String, "month": pl.Int32}))
         join = "LEFT JOIN month_map_src AS month_map ON month_map.text = billing_raw.bill_month"
     row = "row_number() OVER () AS _row, " if row_numbers else ""
-    return (f"SELECT {row}{sql.key_sql(t['subscriber_id'], integer_keys)} AS key, "
+    return (f"SELECT {row}{sql.id_sql(t['subscriber_id'])} AS id, "
             f"{month_sql(t['bill_month'])} AS month, {fen_sql(t['amount'], unit)} AS fen, "
-            f"({sql.id_sql(t['subscriber_id'])} IS NULL) AS missing_id, "
             f"CAST(subscriber_id AS VARCHAR) AS subscriber_id_raw, "
             f"CAST(bill_month AS VARCHAR) AS bill_month_raw, "
             f"CAST(amount AS VARCHAR) AS amount_raw FROM billing_raw {join}")
@@ -90,9 +90,9 @@ def billing_sql(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, un
 
 def _checks(unit: str) -> dict[str, tuple[str, str]]:
     return {
-        "subscriber_id": ("missing_id", "empty value"),
+        "subscriber_id": ("id IS NULL", "empty value"),
         "bill_month": ("month IS NULL", "not a month (YYYY-MM, YYYYMM or a date)"),
-        "amount": ("fen IS NULL AND NOT missing_id",
+        "amount": ("fen IS NULL AND id IS NOT NULL",
                    "not an amount in yuan with at most 2 decimals" if unit == "yuan"
                    else "not an integer amount in fen"),
     }
@@ -104,15 +104,22 @@ def summarise(table: Table, month: int, unit: str, integer_keys: bool, window: i
     is bad (naming them in a second, slower pass)."""
     con = sql.connect()
     try:
-        parsed = billing_sql(con, sql.relation(con, table, COLUMNS), unit, integer_keys)
-        bad = "missing_id OR month IS NULL OR fen IS NULL"
+        rel = sql.relation(con, table, COLUMNS)
+        parsed = billing_sql(con, rel, unit)
+        bad = "id IS NULL OR month IS NULL OR fen IS NULL"
         # Rows outside the window are only counted (from Parquet metadata, for free), so
-        # the grouping sees just the window's rows and the bad ones.
+        # the grouping sees just the window's rows, and the bad ones, all in one group of
+        # their own (a null id): three aggregates per line and no fourth to flag them.
         (rows,), = con.execute("SELECT count(*) FROM billing_raw").fetchall()
+        # Rows are grouped by the id as given and only the groups, a row per line, become
+        # keys: the int64 round trip costs as much per row as the grouping itself.
         per_key = sql.fetch(
-            con, f"SELECT key, sum(fen)::BIGINT AS fen, count(*)::INTEGER AS window_rows, "
-            f"min(month)::INTEGER AS first_month, count(*) FILTER (WHERE {bad})::BIGINT AS bad "
-            f"FROM ({parsed}) WHERE month BETWEEN $lo AND $hi OR {bad} GROUP BY key",
+            con, f"SELECT {_key(rel, integer_keys)} AS key, fen, window_rows, first_month, "
+            f"subscriber_id IS NULL AS bad FROM ("
+            f"SELECT CASE WHEN NOT ({bad}) THEN id END AS subscriber_id, "
+            f"sum(fen)::BIGINT AS fen, count(*)::INTEGER AS window_rows, "
+            f"min(month)::INTEGER AS first_month FROM ({parsed}) "
+            f"WHERE month BETWEEN $lo AND $hi OR {bad} GROUP BY 1)",
             params={"lo": month - window, "hi": month - 1})
     except duckdb.Error as exc:
         raise read_error(table, exc) from None
@@ -120,9 +127,9 @@ def summarise(table: Table, month: int, unit: str, integer_keys: bool, window: i
         con.close()
     if rows == 0:
         raise InputError(f"{table.name}: no rows (empty input)")
-    if per_key["bad"].sum():
-        raise sql.reject(table, COLUMNS, (), functools.partial(
-            billing_sql, unit=unit, integer_keys=integer_keys), _checks(unit))
+    if per_key["bad"].any():
+        raise sql.reject(table, COLUMNS, (), functools.partial(billing_sql, unit=unit),
+                         _checks(unit))
     return Summary(per_key.drop("bad"), int(rows))
 
 
@@ -132,12 +139,21 @@ def window_sums(table: Table, starts: pl.DataFrame, month: int, unit: str, integ
     M-1: the second look for the few lines billed before they joined."""
     con = sql.connect()
     try:
-        parsed = billing_sql(con, sql.relation(con, table, COLUMNS), unit, integer_keys)
+        rel = sql.relation(con, table, COLUMNS)
+        parsed = billing_sql(con, rel, unit)
         con.register("starts", starts)
+        # Keys meet ids as text: a key is an id's text, or an integer whose text is the
+        # id's (only canonical ids become integers), so "0138" never meets 138.
         return sql.fetch(
-            con, f"SELECT p.key, sum(p.fen)::BIGINT AS fen, count(*)::INTEGER AS window_rows "
-            f"FROM ({parsed}) p JOIN starts s ON s.key = p.key "
-            f"WHERE p.month BETWEEN s.window_start AND $hi GROUP BY p.key",
+            con, f"SELECT {_key(rel, integer_keys)} AS key, fen, window_rows FROM ("
+            f"SELECT p.id AS subscriber_id, sum(p.fen)::BIGINT AS fen, "
+            f"count(*)::INTEGER AS window_rows FROM ({parsed}) p "
+            f"JOIN starts s ON CAST(s.key AS VARCHAR) = CAST(p.id AS VARCHAR) "
+            f"WHERE p.month BETWEEN s.window_start AND $hi GROUP BY p.id)",
             params={"hi": month - 1})
     finally:
         con.close()
+
+
+def _key(rel: duckdb.DuckDBPyRelation, integer_keys: bool) -> str:
+    return sql.key_sql(sql.types(rel)["subscriber_id"], integer_keys)

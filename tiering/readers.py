@@ -259,15 +259,16 @@ def read_subscribers(table: Table) -> pl.DataFrame:
     try:
         rel = sql.relation(con, table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS)
         parsed = sql.subscribers_sql(con, rel)
-        checks = sql.SUBSCRIBER_CHECKS
-        counts = sql.count_bad(con, parsed, checks)
-        if counts.pop("_rows") == 0:
-            raise InputError(f"{table.name}: no rows (empty input)")
-        if any(counts.values()):
-            raise sql.reject(table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS,
-                             sql.subscribers_sql, checks)
+        # One pass: the rows come back with a flag for any failed check, and only a
+        # flagged row sends us down the slow path that names them.
+        bad = " OR ".join(f"({cond})" for cond, _ in sql.SUBSCRIBER_CHECKS.values())
         subs = sql.fetch(con, f"SELECT subscriber_id, int_key, customer_id, region, join_date, "
-                              f"active, personal, billed FROM ({parsed})")
+                              f"active, personal, billed, {bad} AS bad FROM ({parsed})")
+        if subs.height == 0:
+            raise InputError(f"{table.name}: no rows (empty input)")
+        if subs["bad"].any():
+            raise sql.reject(table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS,
+                             sql.subscribers_sql, sql.SUBSCRIBER_CHECKS)
     except sql.duckdb.Error as exc:
         raise read_error(table, exc) from None
     finally:
@@ -276,7 +277,7 @@ def read_subscribers(table: Table) -> pl.DataFrame:
     # times cheaper than hashing text. Unique ids are unique keys either way.
     integer = subs["int_key"].null_count() == 0
     subs = subs.with_columns(key=pl.col("int_key" if integer else "subscriber_id")).drop(
-        "int_key")
+        "int_key", "bad")
     if subs["key"].is_duplicated().any():
         raise sql.reject(table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS,
                          sql.subscribers_sql, sql.DUPLICATES)

@@ -21,14 +21,16 @@ import polars as pl
 from tiering.errors import InputError
 from tiering.readers import EXAMPLES, TRUE_WORDS, FALSE_WORDS, Table, bad_rows_message, read_error
 
-# Leaves room under 2 GB for the per-line frames polars holds beside DuckDB.
+# Grouping a hundred million billing rows by ten million ids needs ~2.2 GB to run in
+# memory; below that DuckDB spills and takes twice as long, or fails on text ids. So the
+# default is 4 GB, or half the machine's memory if that is less.
 MEMORY_LIMIT_ENV = "TIERING_DUCKDB_MEMORY"
 Checks = Mapping[str, tuple[str, str]]  # column -> (SQL condition true on bad rows, problem)
 Builder = Callable[..., str]
 
 
 def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    limit = os.environ.get(MEMORY_LIMIT_ENV, "1GB")
+    limit = os.environ.get(MEMORY_LIMIT_ENV) or _default_limit()
     if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", limit):
         raise InputError(f"{MEMORY_LIMIT_ENV}: not a size like 1GB: {limit!r}")
     con = duckdb.connect()
@@ -37,6 +39,11 @@ def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
+
+
+def _default_limit() -> str:
+    half = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    return f"{min(4 << 30, half) >> 20}MiB"
 
 
 def relation(con: duckdb.DuckDBPyConnection, table: Table, needed: Sequence[str],
@@ -168,13 +175,6 @@ def subscribers_sql(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation
         f"AS billed_in_month_raw "
         f"FROM subscribers_raw"
     )
-
-
-def count_bad(con: duckdb.DuckDBPyConnection, parsed: str, checks: Checks) -> dict[str, int]:
-    """Rows in all (``_rows``) and bad rows per checked column, in one pass."""
-    parts = ", ".join(f"count(*) FILTER (WHERE {cond})" for cond, _ in checks.values())
-    row = con.execute(f"SELECT count(*), {parts} FROM ({parsed})").fetchall()[0]
-    return {"_rows": int(row[0])} | {c: int(n) for c, n in zip(checks, row[1:])}
 
 
 def reject(table: Table, needed: Sequence[str], optional: Sequence[str], builder: Builder,
