@@ -26,8 +26,9 @@ AMOUNT_TEXT = r"\s*[+-]?\d{1,16}(\.\d{0,2}0*)?\s*"
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """Per key billed inside M-12..M-1: ``fen``, ``window_rows``, ``first_month``; and the
-    number of rows in the whole extract."""
+    """Per id billed inside M-12..M-1: its keys (``text_key``, and ``int_key`` when the id
+    is a canonical integer), ``fen``, ``window_rows``, ``first_month``; and the number of
+    rows in the whole extract."""
 
     per_key: pl.DataFrame
     rows: int
@@ -98,10 +99,11 @@ def _checks(unit: str) -> dict[str, tuple[str, str]]:
     }
 
 
-def summarise(table: Table, month: int, unit: str, integer_keys: bool, window: int
-              ) -> Summary:
+def summarise(table: Table, month: int, unit: str, window: int) -> Summary:
     """Sum each line's fen over M-window .. M-1 in one pass; reject the extract if any row
-    is bad (naming them in a second, slower pass)."""
+    is bad (naming them in a second, slower pass). Both keys come back because the
+    subscribers, which decide between them, are read after this pass: DuckDB's memory is
+    back with the OS by then, and the two never hold ten million lines at once."""
     con = sql.connect()
     try:
         rel = sql.relation(con, table, COLUMNS)
@@ -114,7 +116,8 @@ def summarise(table: Table, month: int, unit: str, integer_keys: bool, window: i
         # Rows are grouped by the id as given and only the groups, a row per line, become
         # keys: the int64 round trip costs as much per row as the grouping itself.
         per_key = sql.fetch(
-            con, f"SELECT {_key(rel, integer_keys)} AS key, fen, window_rows, first_month, "
+            con, f"SELECT {_key(rel, False)} AS text_key, {_key(rel, True)} AS int_key, "
+            f"fen, window_rows, first_month, "
             f"subscriber_id IS NULL AS bad FROM ("
             f"SELECT CASE WHEN NOT ({bad}) THEN id END AS subscriber_id, "
             f"sum(fen)::BIGINT AS fen, count(*)::INTEGER AS window_rows, "

@@ -96,26 +96,31 @@ def rate(
         timings[name] = round(now - clock, 3)
         clock = now
 
-    say("reading subscribers")
+    # Billing first: DuckDB's grouping is the peak of memory, and it runs before polars
+    # holds the subscribers.
+    bill_table = open_table(billing, "billing", columns)
     subs_table = open_table(subscribers, "subscribers", columns)
-    subs = read_subscribers(subs_table)
     over_table = open_table(overrides, "overrides", columns) if overrides is not None else None
+    say("aggregating billing")
+    summary = summarise(bill_table, m, amount_unit, sc.WINDOW_MONTHS)
+    lap("aggregate_billing")
+
+    say("reading subscribers")
+    subs = read_subscribers(subs_table)
     over = _overrides(over_table, policy) if over_table is not None else _no_overrides()
+    integer_keys = subs["key"].dtype == pl.Int64
+    per_key = summary.per_key
+    per_key = per_key.select(key="int_key" if integer_keys else "text_key").hstack(
+        per_key.drop("int_key", "text_key"))
+    per_sub = _repair_early_bills(per_key, subs, bill_table, m, amount_unit, integer_keys)
     lap("read_subscribers")
 
-    say("aggregating billing")
-    bill_table = open_table(billing, "billing", columns)
-    integer_keys = subs["key"].dtype == pl.Int64
-    summary = summarise(bill_table, m, amount_unit, integer_keys, sc.WINDOW_MONTHS)
-    per_sub = _repair_early_bills(summary.per_key, subs, bill_table, m, amount_unit,
-                                  integer_keys)
     billing_total = summary.rows
     if per_sub["window_rows"].sum() == 0:
         raise InputError(
             f"{bill_table.name}: none of its {billing_total:,} rows falls in the ARPU window "
             f"{sc.month_text(m - sc.WINDOW_MONTHS)} .. {sc.month_text(m - 1)} of month "
             f"{sc.month_text(m)} (is --month right?)")
-    lap("aggregate_billing")
 
     unknown_rows = int(per_sub.join(subs.select("key"), on="key", how="anti")[
         "window_rows"].sum())
@@ -123,7 +128,7 @@ def rate(
 
     say("scoring")
     lines = _score(subs, per_sub, m, policy)
-    del subs, per_sub, summary  # ten million lines: hold one copy, not three
+    del subs, per_sub, per_key, summary  # ten million lines: hold one copy, not three
     lap("score")
 
     say("cut points and tiers")
