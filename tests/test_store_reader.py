@@ -47,10 +47,18 @@ def ids(small: Path) -> list[str]:
     return [e["subscriber_id"] for e in _csv(small / "expected.csv")]
 
 
-def test_reader_equals_one_shot_and_golden(store: Path, small: Path, ids: list[str]):
+@pytest.fixture(params=[None, 0], ids=["sql", "index"])
+def index_after(request: pytest.FixtureRequest) -> int | None:
+    """Readers answering every look-up with SQL, or every one from the month's index."""
+    param: int | None = request.param
+    return param
+
+
+def test_reader_equals_one_shot_and_golden(store: Path, small: Path, ids: list[str],
+                                           index_after: int | None):
     expected = {e["subscriber_id"]: int(e["effective_tier"]) for e in _csv(small / "expected.csv")}
     month, policy, one_shot = Store(store).lines(ids, at=ON)
-    with Store(store).reader() as reader:
+    with Store(store).reader(index_after=index_after) as reader:
         r_month, r_policy, listed = reader.lines(ids, at=ON)
         singles = [reader.lines([i], at=ON)[2][0] for i in ids]
         tiers = reader.effective_tiers(pl.Series(ids), pl.Series([ON] * len(ids)))
@@ -66,7 +74,8 @@ def test_reader_equals_one_shot_and_golden(store: Path, small: Path, ids: list[s
 
 
 def test_every_request_form_agrees_with_the_pure_rule(store: Path, small: Path,
-                                                        monkeypatch: pytest.MonkeyPatch):
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        index_after: int | None):
     """One id, a listed few, a registered column (forced here with a small limit), the
     lines of a customer, and dated requests: all give the rule of tiering.sla."""
     lines = list(tiering.rate("2026-11", small / "billing.csv", small / "subscribers.csv",
@@ -74,7 +83,7 @@ def test_every_request_form_agrees_with_the_pure_rule(store: Path, small: Path,
     overrides = _csv(small / "overrides.csv")
     ids = [r["subscriber_id"] for r in lines]
     customers = sorted({r["customer_id"] for r in lines if r["customer_id"]})
-    with StoreReader(store) as reader:
+    with StoreReader(store, index_after=index_after) as reader:
         for day in range(0, 400, 23):
             on = date(2025, 12, 20) + timedelta(days=day)
             listed = {r["subscriber_id"]: r for r in reader.lines(ids, month="2026-11", at=on)[2]}
@@ -104,9 +113,10 @@ def test_every_request_form_agrees_with_the_pure_rule(store: Path, small: Path,
                 assert by_date == (want if on >= date(2026, 11, 1) else None), (sid, on)
 
 
-def test_effective_tiers_take_the_month_of_each_date(store: Path, small: Path, ids: list[str]):
+def test_effective_tiers_take_the_month_of_each_date(store: Path, small: Path, ids: list[str],
+                                                     index_after: int | None):
     _write(store, small, "2026-10")
-    with Store(store).reader() as reader:
+    with Store(store).reader(index_after=index_after) as reader:
         october = {r["subscriber_id"]: r["effective"].tier
                    for r in reader.lines(ids, month="2026-10", at=date(2026, 10, 20))[2]}
         november = {r["subscriber_id"]: r["effective"].tier
@@ -118,8 +128,10 @@ def test_effective_tiers_take_the_month_of_each_date(store: Path, small: Path, i
 
 
 def test_a_reader_sees_a_swapped_in_store_on_its_next_call(store: Path, small: Path,
-                                                           ids: list[str]):
-    with Store(store).reader() as reader, Store(store).reader() as other:
+                                                           ids: list[str],
+                                                           index_after: int | None):
+    with (Store(store).reader(index_after=index_after) as reader,
+          Store(store).reader(index_after=index_after) as other):
         month, _, _ = reader.lines(ids[:3], at=ON)
         other.months()  # another reader in the process holds the old file open
         old_doc = reader.thresholds()
@@ -153,8 +165,8 @@ def test_a_removed_store_is_an_error_not_a_stale_answer(store: Path, ids: list[s
         StoreReader(store).months()
 
 
-def test_unknown_month_and_id(store: Path):
-    with Store(store).reader() as reader:
+def test_unknown_month_and_id(store: Path, index_after: int | None):
+    with Store(store).reader(index_after=index_after) as reader:
         with pytest.raises(NotFound, match="month 2020-01 is not in the store"):
             reader.lines(["13800000001"], month="2020-01")
         with pytest.raises(NotFound, match=r"138\*\*\*\*9999"):  # masked in the message
@@ -167,9 +179,10 @@ HOSTILE = ["'; DROP TABLE lines; --", "13800000001' OR '1'='1", "1 OR 1=1", "x" 
            "a\x00b", "李雷📱", "\" OR \"\"=\"", "%", "_", "\\", "", "$id", "?", "$1"]
 
 
-def test_hostile_ids_are_data(store: Path, monkeypatch: pytest.MonkeyPatch):
+def test_hostile_ids_are_data(store: Path, monkeypatch: pytest.MonkeyPatch,
+                              index_after: int | None):
     before = hashlib.sha256(store.read_bytes()).hexdigest()
-    with Store(store).reader() as reader:
+    with Store(store).reader(index_after=index_after) as reader:
         for hostile in HOSTILE:
             with pytest.raises(NotFound):
                 reader.lines([hostile])

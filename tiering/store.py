@@ -6,7 +6,8 @@ as it was, and readers in other processes (DuckDB allows one writer) keep answer
 last complete month while a run writes the next. Writers queue on a lock file.
 Reading goes through a :class:`StoreReader` (``Store.reader()``), which keeps one read-only
 connection open between calls and reopens when a run has swapped in a new file; the one-shot
-``Store.lines``/``Store.effective_tiers``/... open a reader for a single call.
+``Store.lines``/``Store.effective_tiers``/... open a reader for a single call. A reader that
+keeps being asked about a month answers from an in-memory index of it (tiering.month_index).
 User values only ever reach SQL as parameters.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from tiering.engine import RateResult
+    from tiering.month_index import MonthIndex
 
 DEFAULT_STORE = "tiering.duckdb"
 
@@ -198,11 +201,12 @@ class Store:
 
     # --- reading -------------------------------------------------------------------------
 
-    def reader(self) -> StoreReader:
+    def reader(self, *, index_after: int | None = 1) -> StoreReader:
         """A reader that stays open, for embedding: one read-only connection and the parsed
-        policy and thresholds of each month, kept until a run swaps in a new file. Use it as
-        a context manager (``with store.reader() as r: r.lines([...])``)."""
-        return StoreReader(self.path)
+        policy, thresholds and (see ``index_after`` in :class:`StoreReader`) look-up index of
+        each month, kept until a run swaps in a new file. Use it as a context manager
+        (``with store.reader() as r: r.lines([...])``)."""
+        return StoreReader(self.path, index_after=index_after)
 
     @contextlib.contextmanager
     def _reader(self) -> Iterator[StoreReader]:
@@ -249,18 +253,33 @@ class StoreReader:
     the old file. Calls are serialised by a lock; for parallel look-ups use one reader per
     thread, and open readers after forking worker processes, not before (a DuckDB connection
     does not survive a fork).
+
+    Look-ups by subscriber id (``lines`` and ``effective_tiers``; not ``customer=True``) of
+    a month are answered by SQL for the first ``index_after`` calls that need the month, and
+    from then on by an in-memory index of it (tiering.month_index), built once and dropped
+    with the file. SQL costs milliseconds of planning and scanning per call but nothing up
+    front; the index costs a read of the month once (under a second per million lines) and
+    then a fraction of a millisecond per call. So a one-shot call (``Store.lines``, the CLI)
+    never builds one, and a long-lived reader does on its second call of a month.
+    ``index_after=0`` builds it on the first call, ``None`` never. Memory per indexed month:
+    about 10 bytes a line for ``effective_tiers`` (8 for an id that packs into 64 bits, else
+    the longest id's length; 2 for the tiers), about 65 more once ``lines`` needs every
+    column (building it briefly holds the month's ids and columns as Arrow as well).
     """
 
     # Above this many ids, the ids reach DuckDB as a registered Arrow column, not a list.
     TABLE_IDS = 2_000
 
-    def __init__(self, path: str | Path = DEFAULT_STORE) -> None:
+    def __init__(self, path: str | Path = DEFAULT_STORE, *, index_after: int | None = 1) -> None:
         self.path = Path(path)
+        self.index_after = index_after
         self._con: duckdb.DuckDBPyConnection | None = None
         self._identity: tuple[int, int, int, int] | None = None
         self._runs: dict[str, int] = {}  # month -> unrated_service_tier, of the open file
         self._policies: dict[str, Policy] = {}
         self._thresholds: dict[str, dict[str, Any]] = {}
+        self._calls: dict[str, int] = {}  # month -> look-ups that needed it
+        self._indexes: dict[str, MonthIndex | None] = {}  # None: the month cannot be indexed
         self._lock = threading.RLock()
 
     def __enter__(self) -> Self:
@@ -275,6 +294,7 @@ class StoreReader:
                 self._con.close()
             self._con, self._identity = None, None
             self._runs, self._policies, self._thresholds = {}, {}, {}
+            self._calls, self._indexes = {}, {}
 
     # --- the connection --------------------------------------------------------------------
 
@@ -381,32 +401,39 @@ class StoreReader:
             con = self.connection()
             month = self._resolve(month)
             policy = self._policy(con, month)
-            params: dict[str, Any] = {"month": month, "on": at}
-            if customer:
-                requests = REQUESTS_OF_CUSTOMERS
-                params["ids"] = wanted
-            elif len(wanted) == 1:
-                requests = REQUEST_ONE
-                params["id"] = wanted[0]
-            elif len(wanted) <= self.TABLE_IDS:
-                requests = REQUESTS_LISTED
-                params["ids"] = wanted
-            else:
-                requests = REQUESTS_REGISTERED
-                con.register(REQUESTS_TABLE, _id_table(wanted))
-            try:
-                sql = effective_sql(requests, LINE_ALL, NARROW_ONE if requests is REQUEST_ONE
-                                    else "")
-                cur = con.execute(sql, params)
-                names = [d[0] for d in cur.description]
-                found = cur.fetchall()
-            finally:
-                if requests is REQUESTS_REGISTERED:
-                    con.unregister(REQUESTS_TABLE)
-        if not found:
+            index = None if customer else self._index(con, month, rows=True)
+            rows = (_indexed_rows(index, month, wanted, at) if index is not None
+                    else self._sql_rows(con, month, wanted, customer, at))
+        if not rows:
             what = "customer" if customer else "subscriber"
             shown = ", ".join(mask_id(i) if not customer else i for i in ids)
             raise NotFound(f"{what} {shown} is not in month {month} of {self.path}")
+        return month, policy, rows
+
+    def _sql_rows(self, con: duckdb.DuckDBPyConnection, month: str, wanted: list[Any],
+                  customer: bool, at: date) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"month": month, "on": at}
+        if customer:
+            requests = REQUESTS_OF_CUSTOMERS
+            params["ids"] = wanted
+        elif len(wanted) == 1:
+            requests = REQUEST_ONE
+            params["id"] = wanted[0]
+        elif len(wanted) <= self.TABLE_IDS:
+            requests = REQUESTS_LISTED
+            params["ids"] = wanted
+        else:
+            requests = REQUESTS_REGISTERED
+            con.register(REQUESTS_TABLE, _id_table(wanted))
+        try:
+            sql = effective_sql(requests, LINE_ALL, NARROW_ONE if requests is REQUEST_ONE
+                                else "")
+            cur = con.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            found = cur.fetchall()
+        finally:
+            if requests is REQUESTS_REGISTERED:
+                con.unregister(REQUESTS_TABLE)
         first_line = names.index(EFFECTIVE_COLUMNS[-1]) + 1
         line_names = names[first_line:]
         # In id order; Python's order of str is DuckDB's order of VARCHAR (UTF-8 bytes keep
@@ -419,20 +446,22 @@ class StoreReader:
             row["effective"] = Effective(tier, row["tier"], row["customer_tier"], o_tier, o_reason,
                                          default_used)
             rows.append(row)
-        return month, policy, rows
+        return rows
 
     def effective_tiers(self, ids: pl.Series, at: pl.Series) -> pl.Series:
         """Effective tier per (subscriber, date), from the latest stored month not after the
         date's month (a ticket takes the tiers of the month it opened in). Null: not found."""
         import polars as pl
 
-        dates = at.dt.date() if at.dtype != pl.Date else at
-        n = len(ids)
-        requests = pl.DataFrame({"i": pl.int_range(n, dtype=pl.Int64, eager=True),
-                                 "subscriber_id": ids.cast(pl.String),
-                                 "on_date": dates.cast(pl.Date)})
+        dates = (at.dt.date() if at.dtype != pl.Date else at).cast(pl.Date)
         with self._lock:
             con = self.connection()
+            indexed = self._indexed_tiers(con, ids, dates)
+            if indexed is not None:
+                return indexed
+            n = len(ids)
+            requests = pl.DataFrame({"i": pl.int_range(n, dtype=pl.Int64, eager=True),
+                                     "subscriber_id": ids.cast(pl.String), "on_date": dates})
             con.register(REQUESTS_TABLE, requests)
             try:
                 found = con.sql(f"SELECT i, effective_tier FROM ({effective_sql(REQUESTS_DATED)})"
@@ -443,6 +472,88 @@ class StoreReader:
         assert isinstance(found_df, pl.DataFrame)
         return pl.repeat(None, n, dtype=pl.Int8, eager=True).alias("effective_tier").scatter(
             found_df["i"], found_df["effective_tier"].cast(pl.Int8))
+
+    def _indexed_tiers(self, con: duckdb.DuckDBPyConnection, ids: pl.Series, dates: pl.Series
+                       ) -> pl.Series | None:
+        """``effective_tiers`` from the indexes of the months the dates fall in; None when
+        one of them is (still) to be answered by SQL."""
+        import numpy as np
+        import polars as pl
+        import pyarrow as pa
+
+        from tiering.month_index import months_of
+
+        months = list(self._runs)
+        on = dates.to_numpy()
+        month_of = months_of(on, months)
+        touched = np.unique(month_of[month_of >= 0]).tolist()
+        indexes = [self._index(con, months[m], rows=False) for m in touched]
+        if None in indexes:
+            return None
+        keys = ids.cast(pl.String).to_arrow()
+        tier = np.zeros(len(ids), np.int8)  # 0: not found
+        for m, index in zip(touched, indexes, strict=True):
+            assert index is not None
+            asked = np.flatnonzero(month_of == m)
+            lines, found = index.find(keys.take(asked))
+            hit = asked[found]
+            tier[hit] = index.effective(lines[found], on[hit]).tier
+        return pl.Series("effective_tier", pa.array(tier, mask=tier == 0))
+
+    def _index(self, con: duckdb.DuckDBPyConnection, month: str, *, rows: bool
+               ) -> MonthIndex | None:
+        """The month's index when this call is to use it (see ``index_after``), loaded on
+        first use, with ``lines``' columns if ``rows``; None: answer with SQL."""
+        calls = self._calls[month] = self._calls.get(month, 0) + 1
+        if self.index_after is None or calls <= self.index_after:
+            return None
+        index = self._indexes.get(month)
+        if month not in self._indexes or (rows and index is not None and index.rows is None):
+            index = self._indexes[month] = _load_index(con, month, self._runs[month], rows=rows)
+        return index
+
+
+def _load_index(con: duckdb.DuckDBPyConnection, month: str, unrated_service_tier: int, *,
+                rows: bool) -> MonthIndex | None:
+    from tiering import month_index
+
+    params = {"month": month}
+    overrides = con.sql(MONTH_OVERRIDES, params=params).to_arrow_table()
+    lines = con.sql(MONTH_LINES.format(columns=INDEX_ALL if rows else INDEX_RULE),
+                    params=params).to_arrow_reader(month_index.CHUNK)
+    return month_index.build(lines, overrides, unrated_service_tier, rows=rows)
+
+
+def _indexed_rows(index: MonthIndex, month: str, wanted: list[Any], at: date
+                  ) -> list[dict[str, Any]]:
+    """``lines`` from a month's index: the same rows, in the same order, as ``_sql_rows``."""
+    import numpy as np
+    import pyarrow as pa
+
+    stored = index.rows
+    assert stored is not None
+    texts = [None if i is None else str(i) for i in wanted]
+    at_line, found = index.find(pa.array(texts, pa.large_string()))
+    lines, first = np.unique(at_line[found], return_index=True)  # id order, each line once
+    ids = [texts[i] for i in np.flatnonzero(found)[first].tolist()]
+    tiers = index.effective(lines, np.full(len(lines), np.datetime64(at, "D")))
+    # A frame's row costs microseconds and a gather a tenth of a millisecond to set up.
+    picked = ([stored.row(i) for i in lines.tolist()] if len(lines) <= FEW_ROWS
+              else stored[lines].rows())
+    names = ("month", "subscriber_id", *stored.columns, "effective")
+    own, customer = stored.columns.index("tier"), stored.columns.index("customer_tier")
+    reasons = index.overrides.reasons
+    return [dict(zip(names, (month, sid, *row, _effective(
+                tier, row[own], row[customer], o_tier or None, reasons[o_rank], default_used)),
+                     strict=True))
+            for sid, row, tier, default_used, o_tier, o_rank in zip(
+                ids, picked, tiers.tier.tolist(), tiers.default_used.tolist(),
+                tiers.override_tier.tolist(), tiers.override_rank.tolist(), strict=True)]
+
+
+# Effective is frozen, so equal ones can be one object: a batch of lines makes a handful.
+_effective = functools.lru_cache(maxsize=1024)(Effective)
+FEW_ROWS = 32
 
 
 def _thresholds_doc(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, Any]:
@@ -499,9 +610,27 @@ REQUESTS_DATED = ("SELECT q.i, q.subscriber_id, (SELECT max(r.month) FROM runs r
 # plans no dynamic join filter. It narrows what is read, never what matches.
 NARROW_ONE = "WHERE l.month = $month AND l.subscriber_id = $id"
 
+# What a month's index reads (tiering.month_index): the lines, and the overrides matched to
+# the lines they apply to as ``matched`` below does (fixed text; the month is a parameter).
+MONTH_LINES = "SELECT {columns} FROM lines WHERE month = $month"
+INDEX_RULE = "subscriber_id, tier, customer_tier"
+INDEX_ALL = "* EXCLUDE (month)"
+MONTH_OVERRIDES = """
+SELECT l.subscriber_id, o.tier, o.valid_from, o.valid_to, o.reason
+FROM overrides o JOIN lines l ON l.month = o.month AND l.subscriber_id = o.subscriber_id
+WHERE o.month = $month
+UNION ALL
+SELECT l.subscriber_id, o.tier, o.valid_from, o.valid_to, o.reason
+FROM overrides o JOIN lines l ON l.month = o.month AND l.customer_id = o.customer_id
+WHERE o.month = $month
+"""
+
 # Highest applies (就高原则), the one definition of the effective tier: the line's own tier,
 # the customer's best line, an override active on the date; else the policy's tier for
-# unrated lines. One row per request that names a stored line: the request's i, the
+# unrated lines (tiering.month_index.highest_applies is its array twin for indexed months,
+# tiering.sla.effective_tier the scalar one; tests hold them equal). Of active overrides of
+# equal tier, the greatest reason is reported, whatever order the rows come in. One row per
+# request that names a stored line: the request's i, the
 # EFFECTIVE_COLUMNS, then the line's columns: LINE_KEYS (what the rule reads) or all of them.
 LINE_KEYS = "l.month, l.subscriber_id, l.customer_id, l.tier, l.customer_tier"
 LINE_ALL = "l.*"
@@ -519,7 +648,8 @@ matched AS (  -- the overrides of the line, then those of its customer (two equi
     SELECT h.i, h.on_date, o.tier, o.reason, o.valid_from, o.valid_to
     FROM hit h JOIN overrides o ON o.month = h.month AND o.customer_id = h.customer_id),
 ov AS (
-    SELECT i, max(tier) AS tier, arg_max(reason, tier) AS reason
+    SELECT i, max(tier) AS tier,
+           first(reason ORDER BY tier DESC, reason DESC NULLS LAST) AS reason
     FROM matched
     WHERE valid_from <= on_date AND (valid_to IS NULL OR valid_to >= on_date)
     GROUP BY i)
