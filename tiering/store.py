@@ -23,7 +23,6 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -102,6 +101,8 @@ class Store:
 
     def write_month(self, result: RateResult, policy: Policy, version: str) -> None:
         """Replace ``result.month`` in one transaction on a copy, then swap the copy in."""
+        from concurrent.futures import ThreadPoolExecutor  # not on the look-up path
+
         from tiering.engine import LINE_COLUMNS
 
         # The inputs' digests (a run record names exactly what was rated) are read in a
