@@ -552,6 +552,22 @@ def test_integer_ids_are_kept_as_given() -> None:
     assert sorted(result.lines["subscriber_id"].to_list()) == [13800000001, 13800000002]
 
 
+@pytest.mark.parametrize("subs_type", [pl.String, pl.UInt64])
+def test_unsigned_ids_beyond_int64_are_rated(subs_type: pl.DataType) -> None:
+    """An unsigned 64-bit id column (Parquet uint64) may hold ids above the int64 range: they
+    join as text, never fail the run with a cast error."""
+    big = 2**64 - 1
+    subs = pl.DataFrame({"subscriber_id": [str(big), "138"], "join_date": ["2020-01-01"] * 2,
+                         "status": ["active"] * 2}).with_columns(
+        pl.col("subscriber_id").cast(subs_type))
+    bills = pl.DataFrame({"subscriber_id": pl.Series([big, 138, 139], dtype=pl.UInt64),
+                          "bill_month": ["2026-10"] * 3, "amount": ["120.00", "24.00", "1"]})
+    result = tiering.rate("2026-11", bills, subs)
+    got = {str(r["subscriber_id"]): r["arpu_yuan"] for r in result.lines.iter_rows(named=True)}
+    assert got == {str(big): 10, "138": 2}
+    assert result.counts["unknown_subscriber_rows"] == 1
+
+
 # --- 4. a realistic large extract -------------------------------------------------------------
 
 N_LARGE = 20_000

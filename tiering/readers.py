@@ -274,10 +274,11 @@ def read_subscribers(table: Table) -> pl.DataFrame:
     finally:
         con.close()
     # Join on int64 keys when every id is a canonical integer: hashing an int is several
-    # times cheaper than hashing text. Unique ids are unique keys either way.
+    # times cheaper than hashing text. Unique ids are unique keys either way. Otherwise the
+    # key is the id's text (an integer column beyond int64 too), as billing.summarise's.
     integer = subs["int_key"].null_count() == 0
-    subs = subs.with_columns(key=pl.col("int_key" if integer else "subscriber_id")).drop(
-        "int_key", "bad")
+    subs = subs.with_columns(key=pl.col("int_key") if integer
+                             else pl.col("subscriber_id").cast(pl.String)).drop("int_key", "bad")
     if subs["key"].is_duplicated().any():
         raise sql.reject(table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS,
                          sql.subscribers_sql, sql.DUPLICATES)

@@ -100,9 +100,10 @@ def id_sql(dtype: str) -> str:
 
 def int_key_sql(dtype: str) -> str:
     """An int64 for ids written as canonical integers: the text must round-trip, so
-    ``0138...``, ``+138`` or `` 138`` never meet ``138...``. Null for any other id."""
+    ``0138...``, ``+138`` or `` 138`` never meet ``138...``. Null for any other id, and for
+    an integer outside the int64 range (a uint64 column): such ids join as text."""
     if is_integer(dtype):
-        return "CAST(subscriber_id AS BIGINT)"
+        return "TRY_CAST(subscriber_id AS BIGINT)"
     return ("CASE WHEN CAST(TRY_CAST(subscriber_id AS BIGINT) AS VARCHAR) = subscriber_id "
             "THEN TRY_CAST(subscriber_id AS BIGINT) END")
 
