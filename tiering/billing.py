@@ -21,6 +21,7 @@ from tiering.readers import Table, read_error
 from tiering.score import parse_month_text
 
 COLUMNS = ("subscriber_id", "bill_month", "amount")
+MAX_PARTS = 256  # 2.5 billion lines in passes of ten million
 AMOUNT_TEXT = r"\s*[+-]?\d{1,16}(\.\d{0,2}0*)?\s*"
 
 
@@ -99,31 +100,32 @@ def _checks(unit: str) -> dict[str, tuple[str, str]]:
     }
 
 
-def summarise(table: Table, month: int, unit: str, window: int) -> Summary:
-    """Sum each line's fen over M-window .. M-1 in one pass; reject the extract if any row
-    is bad (naming them in a second, slower pass). Both keys come back because the
-    subscribers, which decide between them, are read after this pass: DuckDB's memory is
-    back with the OS by then, and the two never hold ten million lines at once."""
+def summarise(table: Table, month: int, unit: str, window: int, parts: int = 1) -> Summary:
+    """Sum each line's fen over M-window .. M-1; reject the extract if any row is bad
+    (naming them in a second, slower pass). Both keys come back because the subscribers,
+    which decide between them, are read after this pass: DuckDB's memory is back with the
+    OS by then, and the two never hold ten million lines at once.
+
+    One pass groups every line at once. If DuckDB runs out of memory (a text id per group
+    needs ~220 bytes: 2.2 GB for ten million lines), the lines are split by a hash of the
+    id into ``parts`` passes, four times more each time, each holding that share of the
+    groups: slower (each pass reads the extract) but bounded."""
     con = sql.connect()
     try:
         rel = sql.relation(con, table, COLUMNS)
         parsed = billing_sql(con, rel, unit)
-        bad = "id IS NULL OR month IS NULL OR fen IS NULL"
         # Rows outside the window are only counted (from Parquet metadata, for free), so
-        # the grouping sees just the window's rows, and the bad ones, all in one group of
-        # their own (a null id): three aggregates per line and no fourth to flag them.
+        # the grouping sees just the window's rows.
         (rows,), = con.execute("SELECT count(*) FROM billing_raw").fetchall()
-        # Rows are grouped by the id as given and only the groups, a row per line, become
-        # keys: the int64 round trip costs as much per row as the grouping itself.
-        per_key = sql.fetch(
-            con, f"SELECT {_key(rel, False)} AS text_key, {_key(rel, True)} AS int_key, "
-            f"fen, window_rows, first_month, "
-            f"subscriber_id IS NULL AS bad FROM ("
-            f"SELECT CASE WHEN NOT ({bad}) THEN id END AS subscriber_id, "
-            f"sum(fen)::BIGINT AS fen, count(*)::INTEGER AS window_rows, "
-            f"min(month)::INTEGER AS first_month FROM ({parsed}) "
-            f"WHERE month BETWEEN $lo AND $hi OR {bad} GROUP BY 1)",
-            params={"lo": month - window, "hi": month - 1})
+        while True:
+            try:
+                per_key = pl.concat([_group(con, rel, parsed, month - window, month - 1,
+                                            parts, part) for part in range(parts)])
+                break
+            except duckdb.OutOfMemoryException:
+                if parts >= MAX_PARTS:
+                    raise
+                parts *= 4
     except duckdb.Error as exc:
         raise read_error(table, exc) from None
     finally:
@@ -134,6 +136,24 @@ def summarise(table: Table, month: int, unit: str, window: int) -> Summary:
         raise sql.reject(table, COLUMNS, (), functools.partial(billing_sql, unit=unit),
                          _checks(unit))
     return Summary(per_key.drop("bad"), int(rows))
+
+
+def _group(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, parsed: str, lo: int,
+           hi: int, parts: int, part: int) -> pl.DataFrame:
+    """One pass: the lines whose id hashes to ``part`` of ``parts``, with the bad rows all
+    in one group of their own (a null id): three aggregates per line, no fourth to flag
+    them. Rows are grouped by the id as given and only the groups, a row per line, become
+    keys: the int64 round trip costs as much per row as the grouping itself."""
+    bad = "id IS NULL OR month IS NULL OR fen IS NULL"
+    mine = "true" if parts == 1 else "hash(id) % $parts = $part"
+    return sql.fetch(
+        con, f"SELECT {_key(rel, False)} AS text_key, {_key(rel, True)} AS int_key, "
+        f"fen, window_rows, first_month, subscriber_id IS NULL AS bad FROM ("
+        f"SELECT CASE WHEN NOT ({bad}) THEN id END AS subscriber_id, "
+        f"sum(fen)::BIGINT AS fen, count(*)::INTEGER AS window_rows, "
+        f"min(month)::INTEGER AS first_month FROM ({parsed}) "
+        f"WHERE (month BETWEEN $lo AND $hi OR {bad}) AND {mine} GROUP BY 1)",
+        params={"lo": lo, "hi": hi} | ({"parts": parts, "part": part} if parts > 1 else {}))
 
 
 def window_sums(table: Table, starts: pl.DataFrame, month: int, unit: str, integer_keys: bool
