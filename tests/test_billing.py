@@ -47,7 +47,7 @@ def test_out_of_memory_is_retried_split(extract: tuple[Path, Path],
     seen: list[int] = []
     real = billing._group
 
-    def tight(*args: object) -> pl.DataFrame:
+    def tight(*args: object) -> pl.DataFrame:  # (con, rel, parsed, lo, hi, parts, ...)
         parts = args[5]
         seen.append(parts)  # type: ignore[arg-type]
         if parts < 16:

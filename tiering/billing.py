@@ -120,7 +120,7 @@ def summarise(table: Table, month: int, unit: str, window: int, parts: int = 1) 
         while True:
             try:
                 per_key = pl.concat([_group(con, rel, parsed, month - window, month - 1,
-                                            parts, part) for part in range(parts)])
+                                            parts, part, unit) for part in range(parts)])
                 break
             except duckdb.OutOfMemoryException:
                 if parts >= MAX_PARTS:
@@ -139,12 +139,12 @@ def summarise(table: Table, month: int, unit: str, window: int, parts: int = 1) 
 
 
 def _group(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, parsed: str, lo: int,
-           hi: int, parts: int, part: int) -> pl.DataFrame:
+           hi: int, parts: int, part: int, unit: str) -> pl.DataFrame:
     """One pass: the lines whose id hashes to ``part`` of ``parts``, with the bad rows all
     in one group of their own (a null id): three aggregates per line, no fourth to flag
     them. Rows are grouped by the id as given and only the groups, a row per line, become
     keys: the int64 round trip costs as much per row as the grouping itself."""
-    bad = "id IS NULL OR month IS NULL OR fen IS NULL"
+    bad = " OR ".join(f"({cond})" for cond, _ in _checks(unit).values())
     mine = "true" if parts == 1 else "hash(id) % $parts = $part"
     return sql.fetch(
         con, f"SELECT {_key(rel, False)} AS text_key, {_key(rel, True)} AS int_key, "

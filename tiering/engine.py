@@ -22,6 +22,7 @@ from tiering.billing import summarise, window_sums
 from tiering.readers import (
     Source,
     Table,
+    check_columns,
     open_table,
     read_overrides,
     read_subscribers,
@@ -101,26 +102,31 @@ def rate(
     bill_table = open_table(billing, "billing", columns)
     subs_table = open_table(subscribers, "subscribers", columns)
     over_table = open_table(overrides, "overrides", columns) if overrides is not None else None
+    say("checking subscribers")
+    check_columns(subs_table)  # a bad subscriber file fails before the long billing pass
     say("aggregating billing")
     summary = summarise(bill_table, m, amount_unit, sc.WINDOW_MONTHS)
+    billing_total = summary.rows
+    per_key = summary.per_key
+    del summary
     lap("aggregate_billing")
 
     say("reading subscribers")
     subs = read_subscribers(subs_table)
     over = _overrides(over_table, policy) if over_table is not None else _no_overrides()
     integer_keys = subs["key"].dtype == pl.Int64
-    per_key = summary.per_key
-    per_key = per_key.select(key="int_key" if integer_keys else "text_key").hstack(
-        per_key.drop("int_key", "text_key"))
-    per_sub = _repair_early_bills(per_key, subs, bill_table, m, amount_unit, integer_keys)
+    chosen, unused = ("int_key", "text_key") if integer_keys else ("text_key", "int_key")
+    per_key = per_key.drop(unused).rename({chosen: "key"})
     lap("read_subscribers")
 
-    billing_total = summary.rows
+    per_sub = _repair_early_bills(per_key, subs, bill_table, m, amount_unit, integer_keys)
+    del per_key
     if per_sub["window_rows"].sum() == 0:
         raise InputError(
             f"{bill_table.name}: none of its {billing_total:,} rows falls in the ARPU window "
             f"{sc.month_text(m - sc.WINDOW_MONTHS)} .. {sc.month_text(m - 1)} of month "
             f"{sc.month_text(m)} (is --month right?)")
+    lap("repair_early_bills")
 
     unknown_rows = int(per_sub.join(subs.select("key"), on="key", how="anti")[
         "window_rows"].sum())
@@ -128,7 +134,7 @@ def rate(
 
     say("scoring")
     lines = _score(subs, per_sub, m, policy)
-    del subs, per_sub, per_key, summary  # ten million lines: hold one copy, not three
+    del subs, per_sub  # ten million lines: hold one copy, not three
     lap("score")
 
     say("cut points and tiers")

@@ -248,6 +248,17 @@ OPTIONAL_SUBSCRIBER_COLUMNS = ("customer_id", "line_type", "region", "billed_in_
 OVERRIDE_COLUMNS = ("tier", "valid_from")
 
 
+def check_columns(table: Table) -> None:
+    """Raise InputError now if the subscriber file is unreadable or lacks a column."""
+    from tiering import sql
+
+    con = sql.connect()
+    try:
+        sql.relation(con, table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS)
+    finally:
+        con.close()
+
+
 def read_subscribers(table: Table) -> pl.DataFrame:
     """One row per subscriber: the id as given, its join ``key``, customer, region, join
     date and the eligibility flags (``active``; ``personal`` and ``billed`` null when the

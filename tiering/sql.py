@@ -22,8 +22,8 @@ from tiering.errors import InputError
 from tiering.readers import EXAMPLES, TRUE_WORDS, FALSE_WORDS, Table, bad_rows_message, read_error
 
 # Grouping a hundred million billing rows by ten million ids needs ~2.2 GB to run in
-# memory; below that DuckDB spills and takes twice as long, or fails on text ids. So the
-# default is 4 GB, or half the machine's memory if that is less.
+# memory; below that DuckDB spills and takes twice as long, or runs out and the billing
+# pass is split (billing.summarise). So the default is 4 GB, or half the usable memory.
 MEMORY_LIMIT_ENV = "TIERING_DUCKDB_MEMORY"
 Checks = Mapping[str, tuple[str, str]]  # column -> (SQL condition true on bad rows, problem)
 Builder = Callable[..., str]
@@ -42,8 +42,15 @@ def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
 
 
 def _default_limit() -> str:
-    half = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    return f"{min(4 << 30, half) >> 20}MiB"
+    """4 GB, or half the memory this process may use if that is less: the machine's, or a
+    container's (cgroup v2), where going over is a kill by the kernel, not a spill."""
+    usable = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            usable = min(usable, int(f.read()))
+    except (OSError, ValueError):  # no cgroup v2, or "max" (no limit)
+        pass
+    return f"{min(4 << 30, usable // 2) >> 20}MiB"
 
 
 def relation(con: duckdb.DuckDBPyConnection, table: Table, needed: Sequence[str],
