@@ -119,22 +119,23 @@ def rate(
     per_key = per_key.drop(unused).rename({chosen: "key"})
     lap("read_subscribers")
 
-    per_sub = _repair_early_bills(per_key, subs, bill_table, m, amount_unit, integer_keys)
-    del per_key
-    if per_sub["window_rows"].sum() == 0:
+    say("scoring")
+    # One join of the subscribers and the billing summary serves the early-bill repair,
+    # the count of rows of unknown ids and the rules.
+    joined = _join(subs, per_key, m)
+    n_subscribers = subs.height
+    unknown_rows = int(per_key["window_rows"].sum() - joined["window_rows"].sum())
+    del subs, per_key  # ten million lines: hold one copy, not three
+    joined = _repair_early_bills(joined, bill_table, m, amount_unit, integer_keys)
+    if unknown_rows + joined["window_rows"].sum() == 0:
         raise InputError(
             f"{bill_table.name}: none of its {billing_total:,} rows falls in the ARPU window "
             f"{sc.month_text(m - sc.WINDOW_MONTHS)} .. {sc.month_text(m - 1)} of month "
             f"{sc.month_text(m)} (is --month right?)")
     lap("repair_early_bills")
 
-    unknown_rows = int(per_sub.join(subs.select("key"), on="key", how="anti")[
-        "window_rows"].sum())
-    n_subscribers = subs.height
-
-    say("scoring")
-    lines = _score(subs, per_sub, m, policy)
-    del subs, per_sub  # ten million lines: hold one copy, not three
+    lines = _score(joined, m, policy)
+    del joined
     lap("score")
 
     say("cut points and tiers")
@@ -164,13 +165,11 @@ def rate(
     )
 
 
-def _score(subs: pl.DataFrame, per_sub: pl.DataFrame, m: int, policy: Policy) -> pl.DataFrame:
-    rp = policy.rating
-    tenure = pl.col("tenure_months")
-    rated = pl.col("reason").is_null()
+def _join(subs: pl.DataFrame, per_key: pl.DataFrame, m: int) -> pl.DataFrame:
+    """Each subscriber with its billing summary (zero when it has none) and window start."""
     return (
         subs.lazy()
-        .join(per_sub.lazy(), on="key", how="left")
+        .join(per_key.lazy(), on="key", how="left")
         .with_columns(
             join_month=sc.month_of(pl.col("join_date")),
             fen=pl.col("fen").fill_null(0),
@@ -180,6 +179,16 @@ def _score(subs: pl.DataFrame, per_sub: pl.DataFrame, m: int, policy: Policy) ->
             tenure_months=sc.tenure_months(m, pl.col("join_month")).cast(pl.Int32),
             window_start=sc.window_start(m, pl.col("join_month")),
         )
+        .collect()
+    )
+
+
+def _score(joined: pl.DataFrame, m: int, policy: Policy) -> pl.DataFrame:
+    rp = policy.rating
+    tenure = pl.col("tenure_months")
+    rated = pl.col("reason").is_null()
+    return (
+        joined.lazy()
         .with_columns(
             reason=sc.reason(
                 m, rp,
@@ -214,27 +223,23 @@ def _hundredths(x100: pl.Expr, precision: int) -> pl.Expr:
     return (x100.cast(pl.Decimal(38, 2)) / 100).cast(pl.Decimal(precision, 2))
 
 
-def _repair_early_bills(
-    per_sub: pl.DataFrame, subs: pl.DataFrame, table: Table, m: int, unit: str,
-    integer_keys: bool,
-) -> pl.DataFrame:
+def _repair_early_bills(joined: pl.DataFrame, table: Table, m: int, unit: str,
+                        integer_keys: bool) -> pl.DataFrame:
     """Recompute the few lines billed inside M-12..M-1 but before their window start.
 
     The per-subscriber pass does not know join months, so it sums all of M-12..M-1; a second,
     filtered pass over the billing rows of just these lines drops their pre-join months.
     Most months have none and skip it.
     """
-    starts = subs.select("key", window_start=sc.window_start(
-        m, sc.month_of(pl.col("join_date"))))
-    early = per_sub.join(starts, on="key").filter(
-        pl.col("first_month") < pl.col("window_start")).select("key", "window_start")
+    early = joined.filter(pl.col("first_month") < pl.col("window_start")).select(
+        "key", "window_start")
     if early.height == 0:
-        return per_sub
+        return joined
     # A line whose only bills predate its window has none left: zero, not its old sums.
     fixed = early.select("key").join(window_sums(table, early, m, unit, integer_keys),
                                      on="key", how="left").with_columns(
         fen=pl.col("fen").fill_null(0), window_rows=pl.col("window_rows").fill_null(0))
-    return per_sub.update(fixed, on="key")
+    return joined.update(fixed, on="key")
 
 
 def _tiers(
