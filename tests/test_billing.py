@@ -57,3 +57,23 @@ def test_out_of_memory_is_retried_split(extract: tuple[Path, Path],
     monkeypatch.setattr(billing, "_group", tight)
     assert lines().equals(expected)
     assert seen[0] == 1 and seen[1] == 4 and set(seen[2:]) == {16}
+
+
+def test_passes_are_planned_from_the_memory_limit(extract: tuple[Path, Path],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    _, bills = extract
+    table = open_table(str(bills), "billing", None)
+    seen: list[int] = []
+    real = billing._group
+
+    def spy(*args: object) -> pl.DataFrame:  # (con, rel, parsed, lo, hi, parts, ...)
+        seen.append(args[5])  # type: ignore[arg-type]
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(billing, "_group", spy)
+    monkeypatch.setenv("TIERING_DUCKDB_MEMORY", "1GB")
+    billing.summarise(table, MONTH, "yuan", 12, lines=9_000_000)  # 2.25 GB of groups
+    assert seen == [3, 3, 3]
+    seen.clear()
+    billing.summarise(table, MONTH, "yuan", 12, lines=3_000)
+    assert seen == [1]

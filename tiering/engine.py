@@ -22,7 +22,7 @@ from tiering.billing import summarise, window_sums
 from tiering.readers import (
     Source,
     Table,
-    check_columns,
+    count_subscribers,
     open_table,
     read_overrides,
     read_subscribers,
@@ -103,9 +103,11 @@ def rate(
     subs_table = open_table(subscribers, "subscribers", columns)
     over_table = open_table(overrides, "overrides", columns) if overrides is not None else None
     say("checking subscribers")
-    check_columns(subs_table)  # a bad subscriber file fails before the long billing pass
+    # A subscriber file without its columns fails before the long billing pass, whose
+    # memory is planned from the number of lines.
+    lines = count_subscribers(subs_table)
     say("aggregating billing")
-    summary = summarise(bill_table, m, amount_unit, sc.WINDOW_MONTHS)
+    summary = summarise(bill_table, m, amount_unit, sc.WINDOW_MONTHS, lines)
     billing_total = summary.rows
     per_key = summary.per_key
     del summary

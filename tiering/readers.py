@@ -248,13 +248,18 @@ OPTIONAL_SUBSCRIBER_COLUMNS = ("customer_id", "line_type", "region", "billed_in_
 OVERRIDE_COLUMNS = ("tier", "valid_from")
 
 
-def check_columns(table: Table) -> None:
-    """Raise InputError now if the subscriber file is unreadable or lacks a column."""
+def count_subscribers(table: Table) -> int:
+    """The subscriber rows, counted before the long billing pass (free from Parquet
+    metadata; a scan of a CSV); raises InputError now if the file is unreadable or lacks
+    a column."""
     from tiering import sql
 
     con = sql.connect()
     try:
-        sql.relation(con, table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS)
+        rel = sql.relation(con, table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS)
+        return int(rel.aggregate("count(*)").fetchall()[0][0])
+    except sql.duckdb.Error as exc:
+        raise read_error(table, exc) from None
     finally:
         con.close()
 

@@ -25,20 +25,32 @@ from tiering.readers import EXAMPLES, TRUE_WORDS, FALSE_WORDS, Table, bad_rows_m
 # memory; below that DuckDB spills and takes twice as long, or runs out and the billing
 # pass is split (billing.summarise). So the default is 4 GB, or half the usable memory.
 MEMORY_LIMIT_ENV = "TIERING_DUCKDB_MEMORY"
+SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT])(i?)B")
 Checks = Mapping[str, tuple[str, str]]  # column -> (SQL condition true on bad rows, problem)
 Builder = Callable[..., str]
 
 
 def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    limit = os.environ.get(MEMORY_LIMIT_ENV) or _default_limit()
-    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", limit):
-        raise InputError(f"{MEMORY_LIMIT_ENV}: not a size like 1GB: {limit!r}")
     con = duckdb.connect()
-    con.execute(f"SET memory_limit = '{limit}'")
+    con.execute(f"SET memory_limit = '{memory_limit()}'")
     con.execute("SET preserve_insertion_order = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
+
+
+def memory_limit() -> str:
+    """DuckDB's memory limit: TIERING_DUCKDB_MEMORY, else the default below."""
+    limit = os.environ.get(MEMORY_LIMIT_ENV) or _default_limit()
+    if not SIZE.fullmatch(limit):
+        raise InputError(f"{MEMORY_LIMIT_ENV}: not a size like 1GB: {limit!r}")
+    return limit
+
+
+def size_bytes(size: str) -> int:
+    """Bytes in a size like ``1GB`` (10^9) or ``512MiB`` (2^29), as DuckDB reads them."""
+    number, unit, binary = SIZE.fullmatch(size).groups()  # type: ignore[union-attr]
+    return int(float(number) * (1024 if binary else 1000) ** ("KMGT".index(unit) + 1))
 
 
 def _default_limit() -> str:
