@@ -72,7 +72,9 @@ def test_passes_are_planned_from_the_memory_limit(extract: tuple[Path, Path],
 
     monkeypatch.setattr(billing, "_group", spy)
     monkeypatch.setenv("TIERING_DUCKDB_MEMORY", "1GB")
-    billing.summarise(table, MONTH, "yuan", 12, lines=9_000_000)  # 2.25 GB of groups
+    lines = 6_000_000  # 2.1 GB of groups at GROUP_BYTES: three passes under 1 GB
+    assert lines * billing.GROUP_BYTES == 2_100_000_000
+    billing.summarise(table, MONTH, "yuan", 12, lines=lines)
     assert seen == [3, 3, 3]
     seen.clear()
     billing.summarise(table, MONTH, "yuan", 12, lines=3_000)
