@@ -105,9 +105,9 @@ def rate(
     say("checking subscribers")
     # A subscriber file without its columns fails before the long billing pass, whose
     # memory is planned from the number of lines.
-    lines = count_subscribers(subs_table)
+    n_subscribers = count_subscribers(subs_table)
     say("aggregating billing")
-    summary = summarise(bill_table, m, amount_unit, sc.WINDOW_MONTHS, lines)
+    summary = summarise(bill_table, m, amount_unit, sc.WINDOW_MONTHS, n_subscribers)
     billing_total = summary.rows
     per_key = summary.per_key
     del summary
@@ -125,7 +125,6 @@ def rate(
     # One join of the subscribers and the billing summary serves the early-bill repair,
     # the count of rows of unknown ids and the rules.
     joined = _join(subs, per_key, m)
-    n_subscribers = subs.height
     unknown_rows = int(per_key["window_rows"].sum() - joined["window_rows"].sum())
     del subs, per_key  # ten million lines: hold one copy, not three
     joined = _repair_early_bills(joined, bill_table, m, amount_unit, integer_keys)
