@@ -66,7 +66,7 @@ def write_store(path: Path, months: dict[str, tuple[list[Line], list[Override]]]
                 best[x.customer_id] = max(best.get(x.customer_id, 0), x.tier)
         for x in sorted(lines, key=lambda x: x.subscriber_id, reverse=reverse):
             con.execute("INSERT INTO lines VALUES (?, ?, ?, 'north', 30, 12, 50, 50, 1.20, "
-                        "60.00, ?, NULL, 'all', ?)",
+                        "60.00, ?, NULL, 120, 6000, 'all', ?, 60000, 12, true, true, NULL)",
                         [month, x.subscriber_id, x.customer_id, x.tier,
                          best.get(x.customer_id) if x.customer_id is not None else None])
         for o in overrides:

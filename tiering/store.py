@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS lines (
     month VARCHAR, subscriber_id VARCHAR, customer_id VARCHAR, region VARCHAR,
     tenure_months INTEGER, window_months INTEGER, arpu_yuan BIGINT, arpu_score BIGINT,
     coefficient DECIMAL(6,2), score DECIMAL(18,2), tier TINYINT, reason VARCHAR,
-    partition VARCHAR, customer_tier TINYINT);
+    coefficient_x100 BIGINT, score_x100 BIGINT, partition VARCHAR, customer_tier TINYINT,
+    window_fen BIGINT, window_rows INTEGER, active BOOLEAN, personal BOOLEAN, billed BOOLEAN);
 CREATE TABLE IF NOT EXISTS thresholds (
     month VARCHAR, partition VARCHAR, rated BIGINT, tier TINYINT, cumulative_share DECIMAL(5,2),
     rank BIGINT, raw DECIMAL(18,2), rounded BIGINT);
@@ -103,7 +104,7 @@ class Store:
         """Replace ``result.month`` in one transaction on a copy, then swap the copy in."""
         from concurrent.futures import ThreadPoolExecutor  # not on the look-up path
 
-        from tiering.engine import LINE_COLUMNS
+        from tiering.engine import RESULT_COLUMNS
 
         # The inputs' digests (a run record names exactly what was rated) are read in a
         # thread while DuckDB writes the lines: hashing releases the GIL.
@@ -113,9 +114,8 @@ class Store:
             # Stored in id order, so a look-up's zone maps skip all but one row group. polars
             # sorts ten million ids in a third of the time DuckDB's ORDER BY takes; both
             # order strings by their UTF-8 bytes.
-            lines = result.lines.select(*LINE_COLUMNS, "partition", "customer_tier"
-                                        ).with_columns(result.lines["subscriber_id"].cast(str)
-                                                       ).sort("subscriber_id")
+            lines = result.lines.select(RESULT_COLUMNS).with_columns(
+                result.lines["subscriber_id"].cast(str)).sort("subscriber_id")
             thresholds, counts = self._partition_rows(result)
             with self._writer() as con:
                 con.execute("BEGIN")
@@ -138,6 +138,31 @@ class Store:
                     json.dumps(result.counts), json.dumps(result.unrated),
                     json.dumps(result.timings)])
                 con.execute("COMMIT")
+
+    def delete_month(self, month: str) -> None:
+        """Remove a stored month (its lines, thresholds, overrides and run record) in one
+        atomic step. Raises NotFound (listing the stored months) when it is not there."""
+        self.run_record(month)  # NotFound before the writer's lock and copy
+        with self._writer() as con:
+            con.execute("BEGIN")
+            for table in MONTH_TABLES:
+                con.execute(f"DELETE FROM {table} WHERE month = ?", [month])
+            con.execute("COMMIT")
+
+    def month_lines(self, month: str | None = None) -> pl.DataFrame:
+        """Every stored column of a month's lines (the SPEC columns, ``coefficient_x100``,
+        ``score_x100``, ``partition``, ``customer_tier`` and the rating facts
+        tiering.engine.FACT_COLUMNS), in subscriber id order."""
+        import polars as pl
+
+        with self._reader() as reader:
+            con = reader.connection()
+            month = reader._resolve(month)
+            table = con.sql("SELECT * EXCLUDE (month) FROM lines WHERE month = ? "
+                            "ORDER BY subscriber_id", params=[month]).to_arrow_table()
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
 
     def export(self, out: str | Path, month: str | None = None, *, mask: bool = False
                ) -> tuple[str, int]:
@@ -389,7 +414,9 @@ class StoreReader:
                 raise StoreError(f"the store {self.path} holds no rated month yet")
             return max(self._runs)
         if month not in self._runs:
-            raise NotFound(f"month {month} is not in the store {self.path}")
+            stored = ", ".join(self._runs) or "none"
+            raise NotFound(f"month {month} is not in the store {self.path} "
+                           f"(months stored: {stored})")
         return month
 
     def _policy(self, con: duckdb.DuckDBPyConnection, month: str) -> Policy:
