@@ -57,6 +57,7 @@ class RateResult:
     lines: pl.DataFrame
     partitions: tuple[PartitionThresholds, ...]
     overrides: pl.DataFrame
+    policy: Policy  # the policy it was rated under: a store keeps them together
     counts: dict[str, int] = field(hash=False)
     unrated: dict[str, int] = field(hash=False)
     timings: dict[str, float] = field(hash=False)
@@ -166,6 +167,7 @@ def rate(
         lines=lines.select(RESULT_COLUMNS),
         partitions=partitions,
         overrides=over,
+        policy=policy,
         counts=counts,
         unrated={r: int(unrated.get(r, 0)) for r in sc.REASONS},
         timings=timings,

@@ -79,12 +79,14 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
             click.echo(f"  {time.perf_counter() - started:6.1f}s  {step}...", err=True)
 
     policy = load_policy(policy_path)
+    store = Store(store_path)
+    store.check_writable()  # a bad store fails now, not after the rating
     result = rate(month, list(billing), subscribers, overrides=overrides, policy=policy,
                   amount_unit=amount_unit, columns=columns, progress=progress)
     progress("writing the store")
-    Store(store_path).write_month(result, policy, __version__)
+    store.write_month(result, __version__)
     elapsed = round(time.perf_counter() - started, 3)
-    thresholds = Store(store_path).thresholds(result.month)
+    thresholds = store.thresholds(result.month)
     if as_json:
         print_json({"month": result.month, "store": store_path, "counts": result.counts,
                     "unrated": result.unrated, "seconds": elapsed, **thresholds})
