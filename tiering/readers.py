@@ -119,7 +119,11 @@ def collect(table: Table, query: pl.LazyFrame) -> pl.DataFrame:
 
 def read_error(table: Table, exc: BaseException) -> InputError:
     """Name the file and, for a malformed CSV, the first bad row (found on this error path
-    only, so the fast path never pays for it)."""
+    only, so the fast path never pays for it). Ctrl-C inside DuckDB surfaces as one of its
+    errors: that is an interruption, not bad input."""
+    text = str(exc)
+    if "interrupt" in type(exc).__name__.lower() or "KeyboardInterrupt" in text:
+        raise KeyboardInterrupt
     for path in table.files:
         if Path(path).suffix.lower() in (".csv", ".txt"):
             problem = _diagnose_csv(path)

@@ -15,6 +15,7 @@ import errno
 import fcntl
 import os
 import shutil
+import signal
 import stat
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,14 @@ from tiering.store.catalog import (
 )
 
 NEW_FILE_MODE = 0o600
+# The named steps of a write; TIERING_KILL_AT=STEP makes the process SIGKILL itself there,
+# so the crash tests can aim at each one (tests/test_store_faults.py).
+STEPS = ("files_written", "catalog_written", "swapped")
+
+
+def _step(name: str) -> None:
+    if os.environ.get("TIERING_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +157,7 @@ def publishing(catalog: Path) -> Iterator[Publication]:
             pub = Publication(catalog, con, modes, _run_id())
             con.execute("BEGIN")
             yield pub
+            _step("files_written")
             files = month_files(con, catalog)
             con.execute(f"CREATE OR REPLACE VIEW lines AS {lines_view(files)}")
             con.execute("COMMIT")
@@ -156,8 +166,10 @@ def publishing(catalog: Path) -> Iterator[Publication]:
             con.close()
         for path in [*pub.created, tmp]:
             _fsync_tree(path)
+        _step("catalog_written")
         os.replace(tmp, catalog)
         _fsync_tree(folder)
+        _step("swapped")
         for old in pub.superseded:  # readers still on the old catalog re-read it (reader.py)
             shutil.rmtree(old, ignore_errors=True)
     except BaseException as exc:
