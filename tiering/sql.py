@@ -19,7 +19,8 @@ import duckdb
 import polars as pl
 
 from tiering.errors import InputError
-from tiering.readers import EXAMPLES, TRUE_WORDS, FALSE_WORDS, Table, bad_rows_message, read_error
+from tiering.readers import (EXAMPLES, FALSE_WORDS, MAX_LINE_BYTES, TRUE_WORDS, Table,
+                             bad_rows_message, read_error)
 
 # Grouping a hundred million billing rows by ten million ids needs ~2.2 GB to run in
 # memory; below that DuckDB spills and takes twice as long, or runs out and the billing
@@ -75,8 +76,9 @@ def relation(con: duckdb.DuckDBPyConnection, table: Table, needed: Sequence[str]
         if files and all(f.lower().endswith((".parquet", ".pq")) for f in files):
             rel = con.read_parquet(files)
         elif files:
-            rel = con.read_csv(files, header=True, all_varchar=True, sep=",", quotechar='"',
-                               strict_mode=True)
+            rel = con.read_csv([table.readable(f) for f in files], header=True,
+                               all_varchar=True, sep=table.delimiter, quotechar='"',
+                               strict_mode=True, max_line_size=MAX_LINE_BYTES)
         else:
             rel = con.from_arrow(table.frame.collect().to_arrow())
         ours = {theirs: mine for mine, theirs in table.columns.items()}
