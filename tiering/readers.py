@@ -39,6 +39,8 @@ DELIMITERS = (",", "\t", ";")
 # The longest CSV line DuckDB is told to read; the diagnosis names a line past it.
 MAX_LINE_BYTES = 8 << 20
 CHUNK = 16 << 20
+# Dates as documented, YYYY-MM-DD in ASCII digits (then parsed, so 2026-02-30 is no date).
+DATE_RE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
 Source = str | Path | Sequence[str | Path] | pl.DataFrame | pl.LazyFrame | Any
 
@@ -242,11 +244,10 @@ def _check_header(path: str, readable: str, delimiter: str | None) -> str:
     if len(names) == 1:
         held = [d for d in DELIMITERS if d != sep and d in names[0]]
         if held:
-            shown = "a tab" if held[0] == "\t" else repr(held[0])
-            option = "tab" if held[0] == "\t" else repr(held[0])
-            raise InputError(f"{path}: the header is one column holding {shown}: "
-                             f"{names[0].strip()!r}; the file looks {shown}-delimited: pass "
-                             f"--delimiter {option}")
+            kind = "tab" if held[0] == "\t" else repr(held[0])
+            raise InputError(f"{path}: the header is one column holding "
+                             f"{'a tab' if kind == 'tab' else kind}: {names[0].strip()!r}; the "
+                             f"file looks {kind}-delimited: pass --delimiter {kind}")
     _check_names(path, names)
     return sep
 
@@ -387,7 +388,8 @@ def date_expr(col: str, dtype: pl.DataType) -> pl.Expr:
         return c
     if dtype.is_temporal():
         return c.dt.date()
-    return text(col).str.to_date("%Y-%m-%d", strict=False)
+    t = text(col)
+    return pl.when(t.str.contains(f"^{DATE_RE}$")).then(t.str.to_date("%Y-%m-%d", strict=False))
 
 
 def reject_bad(
