@@ -229,11 +229,13 @@ def id_mismatch(subscriber_ids: pl.Series, billing_ids: pl.Series) -> str:
             r"\.0+$", "").str.strip_chars_start("0")})
 
     subs, bills = canonical(subscriber_ids), canonical(billing_ids)
-    pair = bills.join(subs.unique("canonical", keep="first"), on="canonical", suffix="_sub")
+    # Sorted, so the example is the same in every run.
+    pair = bills.join(subs.sort("id").unique("canonical", keep="first"), on="canonical",
+                      suffix="_sub").sort("id")
     if pair.height == 0:
         return (f"ids differ: none is a subscriber id even without spaces, leading zeros or a "
-                f"trailing '.0' (billing id {mask_id(bills['id'][0])!r}, subscriber id "
-                f"{mask_id(subs['id'][0])!r}): are these the right files?")
+                f"trailing '.0' (billing id {mask_id(bills['id'].min())!r}, subscriber id "
+                f"{mask_id(subs['id'].min())!r}): are these the right files?")
     bill, sub = pair.row(0)[0], pair["id_sub"][0]
     causes = [cause for cause, differs in (
         ("spaces", lambda i: i != i.strip()),
