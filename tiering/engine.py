@@ -36,6 +36,13 @@ NO_REGION = "(none)"
 # The per-subscriber columns of SPEC section 7, in order.
 LINE_COLUMNS = ("subscriber_id", "customer_id", "region", "tenure_months", "window_months",
                 "arpu_yuan", "arpu_score", "coefficient", "score", "tier", "reason")
+# The facts a rating reads besides tenure and region: kept with every line (rated or not) so
+# a stored month can be rated again under another policy without the billing extract.
+FACT_COLUMNS = ("window_fen", "window_rows", "active", "personal", "billed")
+# RateResult.lines: the SPEC columns, their exact integer twins, the partition and customer
+# tier, and the facts.
+RESULT_COLUMNS = (*LINE_COLUMNS, "coefficient_x100", "score_x100", "partition", "customer_tier",
+                  *FACT_COLUMNS)
 
 Progress = Callable[[str], None]
 
@@ -43,12 +50,15 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True, slots=True)
 class RateResult:
     """One rated month. ``lines`` has the SPEC section 7 columns plus exact integer twins
-    (``score_x100``, ``coefficient_x100``), ``partition`` and ``customer_tier``."""
+    (``score_x100``, ``coefficient_x100``), ``partition``, ``customer_tier`` and the
+    FACT_COLUMNS (``window_fen``: the window's revenue in fen, ``window_rows``, and the
+    eligibility flags)."""
 
     month: str
     lines: pl.DataFrame
     partitions: tuple[PartitionThresholds, ...]
     overrides: pl.DataFrame
+    policy: Policy  # the policy it was rated under: a store keeps them together
     counts: dict[str, int] = field(hash=False)
     unrated: dict[str, int] = field(hash=False)
     timings: dict[str, float] = field(hash=False)
@@ -177,10 +187,10 @@ def rate(
     unrated = dict(lines.group_by("reason").len().drop_nulls().iter_rows())
     return RateResult(
         month=sc.month_text(m),
-        lines=lines.select(*LINE_COLUMNS, "coefficient_x100", "score_x100", "partition",
-                           "customer_tier"),
+        lines=lines.select(RESULT_COLUMNS),
         partitions=partitions,
         overrides=over,
+        policy=policy,
         counts=counts,
         unrated={r: int(unrated.get(r, 0)) for r in sc.REASONS},
         timings=timings,
@@ -237,9 +247,26 @@ def _score(joined: pl.DataFrame, m: int, policy: Policy) -> pl.DataFrame:
             coefficient=_hundredths(pl.col("coefficient_x100"), 6),
             score=_hundredths(pl.col("score_x100"), 18),
         )
-        .select(*LINE_COLUMNS[:-2], "reason", "coefficient_x100", "score_x100", "window_rows")
+        .select(*LINE_COLUMNS[:-2], "reason", "coefficient_x100", "score_x100",
+                pl.col("fen").alias("window_fen"), *FACT_COLUMNS[1:])
         .collect()
     )
+
+
+def rerate(facts: pl.DataFrame, month: str, policy: Policy
+           ) -> tuple[pl.DataFrame, tuple[PartitionThresholds, ...]]:
+    """Rate stored lines again under ``policy``: the same rules as :func:`rate`, from the
+    per-line facts a month keeps (``subscriber_id, customer_id, region, tenure_months`` and
+    FACT_COLUMNS), without the billing extract. Returns the lines (as ``RateResult.lines``)
+    and the partitions' cut points."""
+    m = parse_month(month)
+    join_month = pl.lit(m) - pl.col("tenure_months") + 1
+    joined = facts.select("subscriber_id", "customer_id", "region", "tenure_months",
+                          *FACT_COLUMNS).with_columns(
+        join_month=join_month, window_start=sc.window_start(m, join_month),
+        fen=pl.col("window_fen"))
+    lines, partitions = _tiers(_score(joined, m, policy), policy)
+    return lines.select(RESULT_COLUMNS), partitions
 
 
 def _hundredths(x100: pl.Expr, precision: int) -> pl.Expr:

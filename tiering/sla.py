@@ -56,7 +56,7 @@ def effective_tier(own: int | None, customer: Iterable[int | None] = (),
     own tier, the tiers of the customer's other lines and the active manual overrides; with
     none of them, the policy's ``unrated_service_tier``. The store answers the same rule in
     SQL for look-ups (``Store.lines``, ``Store.effective_tiers``), and with arrays from a
-    reader's in-memory index (``tiering.month_index.highest_applies``); tests hold the three
+    reader's in-memory index (``tiering.store.index.highest_applies``); tests hold the three
     equal."""
     known = [t for t in (own, *customer, *overrides) if t is not None]
     if known:

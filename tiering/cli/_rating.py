@@ -88,6 +88,8 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
             click.echo(f"  {time.perf_counter() - started:6.1f}s  {step}...", err=True)
 
     policy = load_policy(policy_path)
+    store = Store(store_path)
+    store.check_writable()  # a bad store fails now, not after the rating
     with warnings.catch_warnings(record=True) as warned:
         warnings.simplefilter("always", InputWarning)
         result = rate(month, list(billing), subscribers, overrides=overrides, policy=policy,
@@ -99,9 +101,9 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     progress("writing the store")
-    Store(store_path).write_month(result, policy, __version__)
+    store.write_month(result, __version__)
     elapsed = round(time.perf_counter() - started, 3)
-    thresholds = Store(store_path).thresholds(result.month)
+    thresholds = store.thresholds(result.month)
     if as_json:
         print_json({"month": result.month, "store": store_path, "counts": result.counts,
                     "unrated": result.unrated, "seconds": elapsed, **thresholds})
