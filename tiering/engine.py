@@ -10,15 +10,16 @@ Python.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from tiering import score as sc
-from tiering.errors import InputError
+from tiering.errors import InputError, InputWarning
 from tiering.policy import Policy, load_policy
-from tiering.billing import summarise, window_sums
+from tiering.billing import id_mismatch, summarise, window_sums
 from tiering.readers import (
     Source,
     Table,
@@ -85,13 +86,17 @@ def rate(
     amount_unit: str = "yuan",
     columns: Mapping[str, str] | None = None,
     progress: Progress | None = None,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
 ) -> RateResult:
     """Rate every subscriber for ``month`` (``"YYYY-MM"``).
 
     ``billing`` and ``subscribers`` are paths or globs (CSV/Parquet), DuckDB relations, Arrow
     tables or polars frames. ``amount_unit`` is ``"yuan"`` (decimal text or numbers) or
     ``"fen"`` (an integer column of fen). ``columns`` maps our column names to yours.
-    Raises :class:`~tiering.errors.InputError` naming file, row, column and value.
+    CSV files are read in ``encoding`` with ``delimiter`` (see :func:`open_table`).
+    Raises :class:`~tiering.errors.InputError` naming file, row, column and value; warns
+    (:class:`~tiering.errors.InputWarning`) when most billing rows match no subscriber.
     """
     if amount_unit not in ("yuan", "fen"):
         raise InputError(f"amount unit must be 'yuan' or 'fen', not {amount_unit!r}")
@@ -109,9 +114,11 @@ def rate(
 
     # Billing first: DuckDB's grouping is the peak of memory, and it runs before polars
     # holds the subscribers.
-    bill_table = open_table(billing, "billing", columns)
-    subs_table = open_table(subscribers, "subscribers", columns)
-    over_table = open_table(overrides, "overrides", columns) if overrides is not None else None
+    csv = {"encoding": encoding, "delimiter": delimiter}
+    bill_table = open_table(billing, "billing", columns, **csv)
+    subs_table = open_table(subscribers, "subscribers", columns, **csv)
+    over_table = (open_table(overrides, "overrides", columns, **csv) if overrides is not None
+                  else None)
     say("checking subscribers")
     # A subscriber file without its columns fails before the long billing pass, whose
     # memory is planned from the number of lines.
@@ -127,15 +134,20 @@ def rate(
     subs = read_subscribers(subs_table)
     over = _overrides(over_table, policy) if over_table is not None else _no_overrides()
     integer_keys = subs["key"].dtype == pl.Int64
-    chosen, unused = ("int_key", "text_key") if integer_keys else ("text_key", "int_key")
-    per_key = per_key.drop(unused).rename({chosen: "key"})
+    # The ids' text stays until the check of unknown ids below has named any mismatch.
+    per_key = (per_key.rename({"int_key": "key"}) if integer_keys
+               else per_key.drop("int_key").rename({"text_key": "key"}))
     lap("read_subscribers")
 
     say("scoring")
     # One join of the subscribers and the billing summary serves the early-bill repair,
     # the count of rows of unknown ids and the rules.
-    joined = _join(subs, per_key, m)
-    unknown_rows = int(per_key["window_rows"].sum() - joined["window_rows"].sum())
+    joined = _join(subs, per_key.drop("text_key", strict=False), m)
+    window_rows = int(per_key["window_rows"].sum())
+    unknown_rows = window_rows - int(joined["window_rows"].sum())
+    forms = id_mismatch(subs["subscriber_id"], per_key.join(
+        subs.select("key"), on="key", how="anti")["text_key" if integer_keys else "key"]
+    ) if unknown_rows * 2 > window_rows else None
     del subs, per_key  # ten million lines: hold one copy, not three
     joined = _repair_early_bills(joined, bill_table, m, amount_unit, integer_keys)
     if unknown_rows + joined["window_rows"].sum() == 0:
@@ -143,6 +155,17 @@ def rate(
             f"{bill_table.name}: none of its {billing_total:,} rows falls in the ARPU window "
             f"{sc.month_text(m - sc.WINDOW_MONTHS)} .. {sc.month_text(m - 1)} of month "
             f"{sc.month_text(m)} (is --month right?)")
+    # Matched before the repair: a line's bills before its join month still show its id
+    # is written as the subscriber list writes it.
+    matched = window_rows - unknown_rows
+    if matched == 0:
+        raise InputError(
+            f"{bill_table.name}: none of its {unknown_rows:,} rows in the ARPU window matches "
+            f"a subscriber of {subs_table.name}" + (f": {forms}" if forms else ""))
+    if forms:
+        warnings.warn(InputWarning(
+            f"{bill_table.name}: {unknown_rows:,} of its {unknown_rows + matched:,} rows in "
+            f"the ARPU window match no subscriber of {subs_table.name}: {forms}"), stacklevel=2)
     lap("repair_early_bills")
 
     lines = _score(joined, m, policy)

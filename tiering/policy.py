@@ -15,6 +15,15 @@ from typing import Any
 from tiering.errors import PolicyError
 
 DEFAULT_POLICY = "default_policy.toml"
+# Limits of the rating part, far beyond any real policy (5 tiers, coefficients near 1,
+# thresholds in the hundreds, bands over a few decades), within which the engine's exact
+# integers cannot overflow: a tier is an Int8, a coefficient a DECIMAL(6, 2), and a score
+# in hundredths (ARPU up to 10^12 yuan, see billing.MAX_YUAN, times the coefficient) an
+# int64.
+MAX_TIERS = 100
+MAX_COEFFICIENT_X100 = 1000_00
+MAX_POINTS = 10**15
+MAX_TENURE_MONTHS = 9999
 CLOCKS = ("24x7", "business")
 UNITS = ("h", "d", "wd")
 
@@ -144,6 +153,8 @@ def _rating(v: _Validator, r: dict[str, Any]) -> RatingPolicy:
         v.list_(r, "rating.shares")))
     if len(shares) < 2:
         v.fail("rating.shares", "needs at least 2 tiers")
+    if len(shares) > MAX_TIERS:
+        v.fail("rating.shares", f"at most {MAX_TIERS} tiers, got {len(shares)}")
     for i, s in enumerate(shares):
         if s <= 0:
             v.fail(f"rating.shares[{i}]", "must be positive")
@@ -152,13 +163,16 @@ def _rating(v: _Validator, r: dict[str, Any]) -> RatingPolicy:
     fixed = r.get("fixed_thresholds")
     fixed_t: tuple[int, ...] | None = None
     if fixed is not None:
-        fixed_t = tuple(v.integer(x, f"rating.fixed_thresholds[{i}]", minimum=0)
-                        for i, x in enumerate(v.list_(r, "rating.fixed_thresholds")))
+        values = v.list_(r, "rating.fixed_thresholds")
+        names = [f"rating.fixed_thresholds[{i}]" for i in range(len(values))]
+        fixed_t = tuple(_at_most(v, v.integer(x, name, minimum=0), name, MAX_POINTS)
+                        for x, name in zip(values, names))
         if len(fixed_t) != len(shares) - 1:
             v.fail("rating.fixed_thresholds", f"needs {len(shares) - 1} values (tiers - 1)")
         if any(a < b for a, b in zip(fixed_t, fixed_t[1:])):
             v.fail("rating.fixed_thresholds", "must not increase from the top tier down")
-    min_tenure = v.integer(r.get("min_tenure_months", 7), "rating.min_tenure_months", minimum=1)
+    min_tenure = _at_most(v, v.integer(r.get("min_tenure_months", 7), "rating.min_tenure_months",
+                                       minimum=1), "rating.min_tenure_months", MAX_TENURE_MONTHS)
     bands = _bands(v, v.list_(r, "rating.tenure_bands"), min_tenure)
     unrated = v.integer(r.get("unrated_service_tier", 1), "rating.unrated_service_tier",
                         minimum=1)
@@ -170,7 +184,8 @@ def _rating(v: _Validator, r: dict[str, Any]) -> RatingPolicy:
     return RatingPolicy(
         shares_x100=shares,
         fixed_thresholds=fixed_t,
-        round_to=v.integer(r.get("round_to", 10), "rating.round_to", minimum=1),
+        round_to=_at_most(v, v.integer(r.get("round_to", 10), "rating.round_to", minimum=1),
+                          "rating.round_to", MAX_POINTS),
         thresholds_by_region=by_region,
         unrated_service_tier=unrated,
         min_tenure_months=min_tenure,
@@ -191,19 +206,29 @@ def _bands(v: _Validator, raw: list[Any], min_tenure: int) -> tuple[TenureBand, 
             what = "overlaps the band before it" if first < expected_first else "leaves a gap"
             v.fail(f"{name}.from", f"{what}: expected {expected_first}, got {first}")
         if last is not None:
-            last = v.integer(last, f"{name}.to", minimum=first)
+            last = _at_most(v, v.integer(last, f"{name}.to", minimum=first), f"{name}.to",
+                            MAX_TENURE_MONTHS)
             expected_first = last + 1
         elif i != len(raw) - 1:
             v.fail(f"{name}.to", "only the last band may be open-ended")
         coef = v.hundredths(b.get("coefficient"), f"{name}.coefficient")
         if coef <= 0:
             v.fail(f"{name}.coefficient", "must be positive")
+        if coef > MAX_COEFFICIENT_X100:
+            v.fail(f"{name}.coefficient", f"must be <= {MAX_COEFFICIENT_X100 // 100}, got "
+                   f"{b.get('coefficient')!r}")
         bands.append(TenureBand(first, last, coef))
     if not bands:
         v.fail("rating.tenure_bands", "needs at least one band")
     if bands[-1].last is not None:
         v.fail(f"rating.tenure_bands[{len(bands) - 1}].to", "the last band must be open-ended")
     return tuple(bands)
+
+
+def _at_most(v: _Validator, value: int, name: str, maximum: int) -> int:
+    if value > maximum:
+        v.fail(name, f"must be <= {maximum:,}, got {value:,}")
+    return value
 
 
 def _sla(v: _Validator, s: dict[str, Any], raw: dict[str, Any], base_dir: Path | None,

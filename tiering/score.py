@@ -8,13 +8,16 @@ ever a float, so a score on a threshold compares exactly.
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import polars as pl
 
 from tiering.policy import RatingPolicy
 
 WINDOW_MONTHS = 12
-MONTH_RE = r"\s*(\d{4})[-/]?(\d{2})(?:[-/]\d{2})?\s*"
+# YYYY-MM, YYYYMM or a date YYYY-MM-DD, in ASCII digits: re.ASCII keeps \d from matching
+# full-width or other Unicode digits (２０２５-１０), which are rejected, not normalised.
+MONTH_RE = re.compile(r"\s*(\d{4})(?:-?(\d{2})|-(\d{2})-(\d{2}))\s*", re.ASCII)
 # Reason codes in the SPEC's order of precedence: the first that applies is reported.
 REASONS = ("future_join", "new", "inactive", "line_type", "not_billed", "no_history")
 REASON_TYPE = pl.Enum(REASONS)  # a byte per line instead of a string
@@ -25,11 +28,21 @@ def month_index(year: int, month: int) -> int:
 
 
 def parse_month_text(text: str) -> int | None:
-    """The month index of ``YYYY-MM``, ``YYYYMM`` or a ``YYYY-MM-DD`` date; None otherwise."""
-    m = re.fullmatch(MONTH_RE, text)
-    if m is None or not 1 <= int(m.group(2)) <= 12:
+    """The month index of ``YYYY-MM``, ``YYYYMM`` or a real ``YYYY-MM-DD`` date (not
+    2026-02-30); None otherwise."""
+    m = MONTH_RE.fullmatch(text)
+    if m is None:
         return None
-    return month_index(int(m.group(1)), int(m.group(2)))
+    year, month, date_month, day = m.groups()
+    if date_month is not None:
+        try:
+            date(int(year), int(date_month), int(day))
+        except ValueError:
+            return None
+        month = date_month
+    if not 1 <= int(month) <= 12:
+        return None
+    return month_index(int(year), int(month))
 
 
 def month_text(index: int) -> str:
@@ -58,14 +71,14 @@ def arpu_yuan(sum_fen: pl.Expr, window_months: pl.Expr) -> pl.Expr:
 
 
 def coefficient_x100(tenure: pl.Expr, policy: RatingPolicy) -> pl.Expr:
-    """The tenure coefficient in hundredths, from the policy's bands."""
-    expr: pl.Expr = pl.lit(None, dtype=pl.Int64)
-    for band in reversed(policy.tenure_bands):
-        inside = tenure >= band.first
-        if band.last is not None:
-            inside &= tenure <= band.last
-        expr = pl.when(inside).then(pl.lit(band.coefficient_x100, dtype=pl.Int64)).otherwise(expr)
-    return expr
+    """The tenure coefficient in hundredths, from the policy's bands (null below the first).
+
+    Bands are contiguous (the policy loader checks it), so a tenure's band is the last whose
+    start it reaches: one binary search over the starts, whatever the number of bands."""
+    starts = pl.Series([b.first for b in policy.tenure_bands], dtype=pl.Int64)
+    coefficients = pl.Series([b.coefficient_x100 for b in policy.tenure_bands], dtype=pl.Int64)
+    band = pl.lit(starts).search_sorted(tenure.cast(pl.Int64), side="right").cast(pl.Int64) - 1
+    return pl.when(band >= 0).then(pl.lit(coefficients).gather(band.clip(lower_bound=0)))
 
 
 def score_x100(arpu: pl.Expr, coefficient: pl.Expr) -> pl.Expr:

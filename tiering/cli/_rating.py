@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from datetime import date
 from typing import Any
 
@@ -43,12 +44,20 @@ def _stars(tier: int | None, tiers: int = 5) -> str:
               show_default=True, help="Unit of the amount column; fen means integer fen.")
 @click.option("--column", "column_map", multiple=True, metavar="OURS=THEIRS",
               help="Map a column name, e.g. --column subscriber_id=MSISDN (repeatable).")
+@click.option("--encoding", type=click.Choice(["utf-8", "utf-8-sig", "gb18030", "gbk"],
+                                              case_sensitive=False),
+              default="utf-8", show_default=True,
+              help="Encoding of every CSV input (gbk is read as gb18030, which contains it; "
+                   "a UTF-8 byte-order mark is skipped).")
+@click.option("--delimiter", type=click.Choice([",", ";", "tab"]),
+              help="Field delimiter of every CSV input (default: read from each header line: "
+                   "the first of ',', tab, ';' in it).")
 @store_option
 @json_option
 @handle_errors
 def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: str | None,
             policy_path: str | None, amount_unit: str, column_map: tuple[str, ...],
-            store_path: str, as_json: bool) -> None:
+            encoding: str, delimiter: str | None, store_path: str, as_json: bool) -> None:
     """Rate every subscriber for a month and store the result.
 
     Reads the billing extract and the subscriber list, computes each line's composite value
@@ -62,7 +71,7 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
     """
     from tiering import __version__
     from tiering.engine import rate
-    from tiering.errors import InputError
+    from tiering.errors import InputError, InputWarning
     from tiering.policy import load_policy
 
     columns = {}
@@ -81,8 +90,16 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
     policy = load_policy(policy_path)
     store = Store(store_path)
     store.check_writable()  # a bad store fails now, not after the rating
-    result = rate(month, list(billing), subscribers, overrides=overrides, policy=policy,
-                  amount_unit=amount_unit, columns=columns, progress=progress)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always", InputWarning)
+        result = rate(month, list(billing), subscribers, overrides=overrides, policy=policy,
+                      amount_unit=amount_unit, columns=columns, progress=progress,
+                      encoding=encoding, delimiter="\t" if delimiter == "tab" else delimiter)
+    for w in warned:  # loud: on stderr before the summary, in --json mode too
+        if issubclass(w.category, InputWarning):
+            click.echo(f"warning: {w.message}", err=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     progress("writing the store")
     store.write_month(result, __version__)
     elapsed = round(time.perf_counter() - started, 3)
