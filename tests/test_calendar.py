@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tiering.calendar import (
+from tiering.clock import (
     BusinessCalendar, Clock24x7, ScalarOps, build, get_calendar, get_clock, load_rules, to_us,
 )
 from tiering.errors import CalendarError, PolicyError

@@ -197,7 +197,7 @@ def _as_text(result: Any, policy: Any) -> Any:
     """The deadline as ISO-8601 text with offset, each in its class's clock zone."""
     import polars as pl
 
-    from tiering.calendar import get_clock
+    from tiering.clock import get_clock
 
     by_zone: dict[str, list[str]] = {}
     for name in result["issue_class"].cast(pl.String).str.strip_chars().unique().to_list():
