@@ -15,6 +15,7 @@ from tiering.policy import Policy
 from tiering.sla.rule import (
     DEADLINE_BEYOND,
     NONE,
+    OUT_OF_RANGE,
     OUT_OF_YEARS,
     PAUSE_REVERSED,
     RESOLVED_BEFORE_OPENED,
@@ -85,7 +86,7 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
         by_stars = np.array(cls.targets[::-1], np.int64)
         pt, ps, pe = _pauses_of(t, rows, n)
         core = compute(ArrayOps, clock, cls.unit, by_stars[t.tier[rows] - 1], t.opened[rows],
-                     now_us, t.resolved[rows], pt, ps, pe)
+                        now_us, t.resolved[rows], (pt, ps, pe))
         s, e = classify(ArrayOps, core, pol.sla.warning_at_percent, steps_at)
         deadline_us[rows], counted[rows], target[rows] = core.deadline, core.counted, core.target
         state[rows], step[rows] = s, e
@@ -120,6 +121,9 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
     return frame.drop([c for c in added.columns if c in frame.columns]).hstack(added)
 
 
+FIXED_CODES = [RESOLVED_BEFORE_OPENED, PAUSE_REVERSED, OUT_OF_RANGE]
+
+
 def _error_texts(clock: Clock, codes: np.ndarray, at: np.ndarray) -> pl.Series:
     if not isinstance(clock, BusinessCalendar):  # only the input checks fail on 24x7
         return pl.Series([fixed_error_text(int(c)) for c in codes], dtype=pl.String)
@@ -132,9 +136,9 @@ def _error_texts(clock: Clock, codes: np.ndarray, at: np.ndarray) -> pl.Series:
                                                                    pl.lit(tail)))
         .when(pl.col("code") == DEADLINE_BEYOND)
         .then(pl.lit(str(clock.out_of_bounds(beyond_text(clock)))))
-        .when(pl.col("code") == RESOLVED_BEFORE_OPENED)
-        .then(pl.lit(fixed_error_text(RESOLVED_BEFORE_OPENED)))
-        .otherwise(pl.lit(fixed_error_text(PAUSE_REVERSED)))
+        .otherwise(pl.col("code").replace_strict(
+            FIXED_CODES, [fixed_error_text(c) for c in FIXED_CODES], default=None,
+            return_dtype=pl.String))
     ).to_series()
 
 

@@ -28,6 +28,7 @@ from tiering.errors import InputError, SlaLookupError
 from tiering.policy import Policy, SlaClass
 from tiering.sla.rule import (
     NONE,
+    OUT_OF_RANGE,
     OUT_OF_YEARS,
     PAUSE_REVERSED,
     RESOLVED_BEFORE_OPENED,
@@ -142,36 +143,31 @@ def parse_pause(text: str) -> tuple[str, str | None]:
 NO_PAUSES = (np.zeros(0, np.int64),) * 3
 
 
-def _pause_arrays(pauses: Iterable[tuple[Any, Any] | str], zone_name: str,
-                  assume_zone: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    starts, ends = [], []
+def _pause_list(pauses: Iterable[tuple[Any, Any] | str], zone_name: str,
+                assume_zone: bool) -> list[tuple[int, int]]:
+    out = []
     for i, pair in enumerate(pauses, start=1):
         start, end = parse_pause(pair) if isinstance(pair, str) else pair
-        starts.append(instant(start, f"pause {i} start", zone_name, assume_zone))
-        ends.append(NONE if end is None else
-                    instant(end, f"pause {i} end", zone_name, assume_zone))
-    if not starts:
-        return NO_PAUSES
-    return (np.zeros(len(starts), np.int64), np.array(starts, np.int64),
-            np.array(ends, np.int64))
+        out.append((instant(start, f"pause {i} start", zone_name, assume_zone),
+                    NONE if end is None else instant(end, f"pause {i} end", zone_name,
+                                                     assume_zone)))
+    return out
 
 
 def _evaluate(tier: int, issue_class: str, opened_at: datetime | str, pauses: Iterable[Any],
               policy: Policy | None, now: datetime | str | None, resolved_at: Any,
               assume_zone: bool) -> tuple[Policy, SlaClass, Clock, Core, int]:
+    """``now=None``: the deadline only (it never depends on ``now``), looked at on opening."""
     pol = policy if policy is not None else default_policy()
     cls, clock = _lookup(pol, issue_class, tier)
     zn = clock.timezone
     opened = instant(opened_at, "opened_at", zn, assume_zone)
-    pt, ps, pe = _pause_arrays(pauses, zn, assume_zone)
-    if now is None:  # every pause as given: look at the ticket after its last known instant
-        now_us = max(opened, int(ps.max()), int(pe.max())) if len(ps) else opened
-    else:
-        now_us = instant(now, "now", zn, assume_zone)
+    spans = _pause_list(pauses, zn, assume_zone)
+    now_us = opened if now is None else instant(now, "now", zn, assume_zone)
     res = NONE if resolved_at is None else instant(resolved_at, "resolved_at", zn, assume_zone)
-    core = compute(ScalarOps, clock, cls.unit, cls.target(tier), opened, now_us, res, pt, ps, pe)
+    core = compute(ScalarOps, clock, cls.unit, cls.target(tier), opened, now_us, res, spans)
     code = core.err
-    if code in (RESOLVED_BEFORE_OPENED, PAUSE_REVERSED):
+    if code in (RESOLVED_BEFORE_OPENED, PAUSE_REVERSED, OUT_OF_RANGE):
         raise InputError(fixed_error_text(code))
     if code:
         assert isinstance(clock, BusinessCalendar)
@@ -192,13 +188,15 @@ def _make_deadline(cls: SlaClass, clock: Clock, core: Core, tier: int, issue_cla
 
 def deadline(tier: int, issue_class: str, opened_at: datetime | str,
              pauses: Iterable[tuple[Any, Any] | str] = (), *, policy: Policy | None = None,
-             now: datetime | str | None = None, assume_zone: bool = False) -> Deadline:
+             assume_zone: bool = False) -> Deadline:
     """The deadline of one ticket, in the clock's zone.
 
     ``tier`` is the tier the ticket opened with (a later re-tiering does not change an open
     ticket's deadline). Pauses are ``(start, end)`` pairs or ``"START/END"`` text, end
-    ``None`` for a pause still running; with ``now``, pauses are taken as known at ``now``.
-    The deadline is ``None`` while a pause is running. Naive datetimes are refused unless
+    ``None`` for a pause still running. The deadline is a function of these facts only, never
+    of the moment it is computed: a recorded pause counts wherever it lies, but only if it
+    starts before the deadline it would move. It is ``None`` while a pause that began before
+    the deadline is still running. Naive datetimes are refused unless
     ``assume_zone=True`` (then read in the clock's zone). Raises :class:`SlaLookupError` for
     an unknown class or tier and :class:`~tiering.errors.DateOutOfBounds` when a date outside
     the calendar's known years is needed.
@@ -206,7 +204,7 @@ def deadline(tier: int, issue_class: str, opened_at: datetime | str,
     >>> deadline(3, "feedback", "2026-09-04T18:30:00+08:00").deadline.isoformat()
     '2026-09-09T09:00:00+08:00'
     """
-    _, cls, clock, core, opened = _evaluate(tier, issue_class, opened_at, pauses, policy, now,
+    _, cls, clock, core, opened = _evaluate(tier, issue_class, opened_at, pauses, policy, None,
                                             None, assume_zone)
     return _make_deadline(cls, clock, core, tier, issue_class, opened)
 
@@ -222,7 +220,7 @@ def status(ticket: Ticket, now: datetime | str, *, policy: Policy | None = None,
         ticket.tier, ticket.issue_class, ticket.opened_at, ticket.pauses, policy, now,
         ticket.resolved_at, assume_zone)
     state, step = classify(ScalarOps, core, pol.sla.warning_at_percent,
-                            [s.at_percent for s in pol.sla.escalation])
+                           [s.at_percent for s in pol.sla.escalation])
     counted, target = core.counted, core.target
     return Status(
         deadline=_make_deadline(cls, clock, core, ticket.tier, ticket.issue_class, opened),
