@@ -67,7 +67,7 @@ class PauseEffect:
     frozen: Any  # a running pause began before the deadline: the deadline is not fixed
     paused_work: Any  # counted µs paused within [opened, stop)
     paused_now: Any  # stop lies in a pause that began before the deadline
-    beyond: Any  # a pause that pushes ends outside the calendar's known years
+    beyond: Any  # a pause that pushes starts or ends outside the calendar's known years
     reversed: Any  # a pause ends before it starts
 
 
@@ -96,7 +96,7 @@ def compute(xp: Ops, clock: Clock, unit: str, n: Any, opened: Any, now: Any, res
     walk = pauses_one if xp is ScalarOps else pauses_many
     eff = walk(clock, right, opened, stop, done, resolved_at, w_open, target, pauses)
     due, bad3 = clock.unwork(w_open + target + eff.pushed, right, xp)
-    beyond = beyond | (bad3 & xp.not_(eff.frozen)) | eff.beyond
+    beyond = beyond | bad3 | eff.beyond
     err = xp.where((err == 0) & beyond, DEADLINE_BEYOND, err)
     err = xp.where((err == 0) & ((due > MAX_US) | (opened < MIN_US)), OUT_OF_RANGE, err)
     err = xp.where(eff.reversed, PAUSE_REVERSED, err)
@@ -135,9 +135,10 @@ def pauses_one(clock: Clock, right: bool, opened: int, stop: int, done: bool, re
     frozen = beyond = paused_now = False
     moving = True
     for a, b in merged:
-        wa = clock.work(a, ScalarOps)[0]
+        wa, bad_a = clock.work(a, ScalarOps)
         moving = moving and a < clock.unwork(x, right, ScalarOps)[0]
         if moving:
+            beyond |= bad_a
             if b == OPEN:
                 frozen = True
             else:
@@ -177,7 +178,7 @@ def pauses_many(clock: Clock, right: bool, opened: Any, stop: Any, done: Any,
     seg_of = np.cumsum(new) - 1  # for each pause, its ticket's entry in seg
     owner = t[seg]
     running = b == OPEN
-    wa = clock.work(a)[0]
+    wa, bad_a = clock.work(a)
     wb, bad_b = clock.work(np.where(running, a, b))
     length = wb - wa  # 0 for a running pause
     before = np.cumsum(length) - length
@@ -203,7 +204,7 @@ def pauses_many(clock: Clock, right: bool, opened: Any, stop: Any, done: Any,
         frozen=per_ticket(moved & running, false, np.logical_or),
         paused_work=per_ticket(covered, zero, np.add),
         paused_now=per_ticket(in_pause, false, np.logical_or),
-        beyond=per_ticket(moved & ~running & bad_b, false, np.logical_or),
+        beyond=per_ticket(moved & (bad_a | (~running & bad_b)), false, np.logical_or),
         reversed=reversed_)
 
 
