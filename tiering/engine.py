@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from tiering import score as sc
+from tiering.billing import summarise, window_sums
 from tiering.errors import InputError
 from tiering.policy import Policy, load_policy
-from tiering.billing import summarise, window_sums
 from tiering.readers import (
     Source,
     Table,

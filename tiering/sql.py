@@ -19,7 +19,14 @@ import duckdb
 import polars as pl
 
 from tiering.errors import InputError
-from tiering.readers import EXAMPLES, TRUE_WORDS, FALSE_WORDS, Table, bad_rows_message, read_error
+from tiering.readers import (
+    EXAMPLES,
+    FALSE_WORDS,
+    TRUE_WORDS,
+    Table,
+    bad_rows_message,
+    read_error,
+)
 
 # Grouping a hundred million billing rows by ten million ids needs ~2.2 GB to run in
 # memory; below that DuckDB spills and takes twice as long, or runs out and the billing

@@ -17,7 +17,7 @@ from tiering.clock.business import (
     Tables,
     build,
 )
-from tiering.clock.cn import cn_rules
+from tiering.clock.cn import cn_rules, with_provisional_years
 from tiering.clock.files import load_rules
 from tiering.clock.ops import (
     DAY_US,
@@ -41,19 +41,24 @@ __all__ = [
 ]
 
 
-def get_calendar(name: str, file: str | None = None) -> BusinessCalendar:
-    """The calendar ``name`` (built-in ``CN`` when no file), built once per (name, file)."""
-    return _calendar(name, file)
+def get_calendar(name: str, file: str | None = None, *,
+                 provisional: bool = False) -> BusinessCalendar:
+    """The calendar ``name`` (built-in ``CN`` when no file), built once per (name, file,
+    provisional); ``provisional``: with the years after the known ones that China's statutory
+    holidays let one guess (``sla.unknown_years = "provisional"``)."""
+    return _calendar(name, file, provisional)
 
 
 @functools.lru_cache(maxsize=32)
-def _calendar(name: str, file: str | None) -> BusinessCalendar:
+def _calendar(name: str, file: str | None, provisional: bool) -> BusinessCalendar:
     if file is not None:
-        return build(load_rules(file, name))
-    if name != "CN":
+        rules = load_rules(file, name)
+    elif name == "CN":
+        rules = cn_rules()
+    else:
         raise CalendarError(f"unknown calendar {name!r}: only \"CN\" is built in; give a "
                             f"calendar file in the policy ([calendars.{name}] file = ...)")
-    return build(cn_rules())
+    return build(with_provisional_years(rules) if provisional else rules)
 
 
 @functools.lru_cache(maxsize=256)
@@ -68,4 +73,5 @@ def get_clock(sla_class: SlaClass, policy: Policy) -> Clock:
                           problem="`d` is defined on the 24x7 clock only; on the business "
                                   "clock use `wd` (working days) or `h` (working hours)")
     assert sla_class.calendar is not None  # validated by the policy loader
-    return get_calendar(sla_class.calendar, policy.sla.calendars.get(sla_class.calendar))
+    return get_calendar(sla_class.calendar, policy.sla.calendars.get(sla_class.calendar),
+                        provisional=policy.sla.unknown_years == "provisional")

@@ -70,7 +70,10 @@ class BusinessCalendar:
     ``cum_end = cum + lengths``. ``local_starts``/``local_ends`` are the same intervals as
     naive local wall-clock µs, used for "the same local time N working days later" so that a
     DST change in between does not shift the hour. ``days`` are the working days as local day
-    numbers since 1970-01-01. ``lo``/``hi`` bound the known years (local midnights).
+    numbers since 1970-01-01. ``lo``/``hi`` bound the years computed (local midnights).
+    ``known_last`` is the last year with an official schedule; the years after it up to
+    ``last_year`` are provisional (statutory holidays only, ``sla.unknown_years``), and
+    ``provisional_lo`` is the first instant of them (``hi`` when there are none).
     ``lists`` holds the same tables as Python lists for one-ticket calls.
     """
 
@@ -78,6 +81,9 @@ class BusinessCalendar:
     timezone: str
     first_year: int
     last_year: int
+    known_last: int
+    provisional_lo: int
+    source: str  # where the schedule comes from, e.g. "holidays 0.109"
     starts: I64 = field(repr=False)
     ends: I64 = field(repr=False)
     lengths: I64 = field(repr=False)
@@ -128,7 +134,7 @@ class BusinessCalendar:
                         tab.starts[nxt]), bad
 
     def out_of_bounds(self, when: str) -> DateOutOfBounds:
-        return DateOutOfBounds(calendar=self.name, first=self.first_year, last=self.last_year,
+        return DateOutOfBounds(calendar=self.name, first=self.first_year, last=self.known_last,
                                when=when)
 
     def local_date(self, us: int) -> date:
@@ -144,11 +150,14 @@ class CalendarRules:
 
     name: str
     timezone: str
-    years: tuple[int, int]  # first, last known year (inclusive)
+    years: tuple[int, int]  # first, last year computed (inclusive)
     weekly: tuple[Hours, ...]  # Monday first
     makeup: Hours  # hours of a make-up working day on a weekend
     holidays: frozenset[date]
     workdays: frozenset[date]
+    source: str = "calendar file"
+    cn_based: bool = False  # built on CN: later years can be guessed from China's statutes
+    known_last: int | None = None  # last official year when later ones are provisional
 
 
 def build(rules: CalendarRules) -> BusinessCalendar:
@@ -199,8 +208,12 @@ def build(rules: CalendarRules) -> BusinessCalendar:
         "local_ends": np.array([llo, *lends, lhi], dtype=np.int64),
         "days": np.array(days, dtype=np.int64),
     }
+    known_last = last if rules.known_last is None else rules.known_last
     return BusinessCalendar(
-        name=rules.name, timezone=rules.timezone, first_year=first, last_year=last, ends=e,
+        name=rules.name, timezone=rules.timezone, first_year=first, last_year=last,
+        known_last=known_last, source=rules.source, ends=e,
+        provisional_lo=to_us(datetime(known_last + 1, 1, 1, tzinfo=zi)) if known_last < last
+        else hi,
         lo=lo, hi=hi, lists=Tables(**{k: v.tolist() for k, v in arrays.items()}), **arrays)
 
 

@@ -90,6 +90,7 @@ def _toml_rules(p: Path, raw: dict[str, Any], name: str) -> CalendarRules:
     return CalendarRules(
         name=str(raw.get("name", name)), timezone=tz, years=(first, last),
         weekly=tuple(weekly), makeup=makeup,
+        source=f"{p}" + (f" on {start.source}" if start else ""), cn_based=start is not None,
         holidays=frozenset((base_hol - work) | hol),
         workdays=frozenset((base_work - hol) | work),
     )
@@ -122,6 +123,7 @@ def _csv_rules(p: Path, text: str, name: str) -> CalendarRules:
         (work if kind == "holiday" else hol).discard(d)
     return CalendarRules(
         name=name, timezone=cn.timezone, years=cn.years, weekly=cn.weekly, makeup=cn.makeup,
+        source=f"{p} on {cn.source}", cn_based=True,
         holidays=frozenset((cn.holidays - work) | hol),
         workdays=frozenset((cn.workdays - hol) | work),
     )

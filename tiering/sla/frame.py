@@ -20,10 +20,13 @@ from tiering.sla.rule import (
     PAUSE_REVERSED,
     RESOLVED_BEFORE_OPENED,
     STATES,
+    Core,
     beyond_text,
     classify,
     compute,
     fixed_error_text,
+    latest_instant,
+    provisional_text,
 )
 from tiering.sla.ticket import NO_PAUSES, bad_tier_text, instant, unknown_class_text
 
@@ -50,7 +53,9 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
     (stars the ticket opened with), ``issue_class``; optional ``resolved_at`` and ``pauses``
     (a list of struct{start, end}, or text ``START/END;START/END`` with ``START/`` for a
     running pause). Adds ``deadline, state, counted_seconds, remaining_seconds, fraction,
-    escalation, error``. A ticket that cannot be computed (unknown class or tier, a date
+    escalation, error, warning``; ``warning`` names the provisional year of an answer
+    that rests on one (``sla.unknown_years``). A ticket that cannot be computed (unknown
+    class or tier, a date
     outside the calendar's known years) gets a null deadline and an ``error`` text; the
     others are computed. Malformed input raises :class:`~tiering.errors.InputError` naming
     ``source``, the row (1-based, header not counted), the column and the value.
@@ -74,6 +79,7 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
     step = np.full(n, -1, np.int64)
     failed = (cidx < 0) | ~tier_ok
     errors = pl.repeat(None, n, dtype=pl.String, eager=True).alias("error")
+    warnings = pl.repeat(None, n, dtype=pl.String, eager=True).alias("warning")
     steps_at = [s.at_percent for s in pol.sla.escalation]
     zones: set[str] = set()
     for ci, name in enumerate(names):
@@ -90,6 +96,8 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
         s, e = classify(ArrayOps, core, pol.sla.warning_at_percent, steps_at)
         deadline_us[rows], counted[rows], target[rows] = core.deadline, core.counted, core.target
         state[rows], step[rows] = s, e
+        if isinstance(clock, BusinessCalendar):
+            warnings = _provisional(warnings, clock, rows, core)
         bad = np.flatnonzero(core.err)
         if len(bad):
             failed[rows[bad]] = True
@@ -103,7 +111,7 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
         "dl": deadline_us, "counted": counted, "target": target,
         "state": pl.Series(STATES).gather(state), "step": step,
         "has_dl": ok & (deadline_us != NONE), "ok": ok, "has_step": ok & (step >= 0),
-        "error": errors,
+        "error": errors, "warning": warnings,
     })
     added = cols.select(
         pl.when("has_dl").then(pl.col("dl")).cast(pl.Datetime("us", "UTC"))
@@ -116,9 +124,23 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
         (pl.when("has_step").then(pl.lit(pl.Series(notify, dtype=pl.String))
                                   .gather(pl.col("step").clip(0)))
          if notify else pl.lit(None, pl.String)).alias("escalation"),
-        pl.col("error"),
+        pl.col("error"), pl.when("ok").then(pl.col("warning")).alias("warning"),
     )
     return frame.drop([c for c in added.columns if c in frame.columns]).hstack(added)
+
+
+def _provisional(warnings: pl.Series, clock: BusinessCalendar, rows: np.ndarray,
+                 core: Core) -> pl.Series:
+    """The warning of every answer that rests on a provisional year, naming that year."""
+    latest = latest_instant(ArrayOps, core)
+    hit = np.flatnonzero(latest >= clock.provisional_lo)
+    if not len(hit):
+        return warnings
+    years = (pl.Series(latest[hit]).cast(pl.Datetime("us", "UTC"))
+             .dt.convert_time_zone(clock.timezone).dt.year())
+    texts = {y: provisional_text(clock, y) for y in years.unique().to_list()}
+    return warnings.scatter(rows[hit], pl.Series([texts[y] for y in years.to_list()],
+                                                 dtype=pl.String))
 
 
 FIXED_CODES = [RESOLVED_BEFORE_OPENED, PAUSE_REVERSED, OUT_OF_RANGE]

@@ -245,6 +245,17 @@ def fixed_error_text(code: int) -> str:
             OUT_OF_RANGE: "the deadline falls outside the representable years 1-9999"}[code]
 
 
+def latest_instant(xp: Ops, core: Core) -> Any:
+    """The latest instant an answer rests on: its deadline, or the moment looked at."""
+    return xp.maximum(core.deadline, core.stop)
+
+
+def provisional_text(clock: BusinessCalendar, year: int | str) -> str:
+    return (f"provisional: calendar {clock.name!r} has no official schedule for {year} "
+            f"({clock.source} knows up to {clock.known_last}); computed from the statutory "
+            f"holidays without make-up days: compute it again once {year} is known")
+
+
 def beyond_text(clock: BusinessCalendar) -> str:
     return f"the deadline (after {clock.last_year}-12-31)"
 

@@ -38,6 +38,8 @@ from tiering.sla.rule import (
     classify,
     compute,
     fixed_error_text,
+    latest_instant,
+    provisional_text,
 )
 
 
@@ -51,6 +53,9 @@ class Deadline:
     tier: int
     issue_class: str
     opened_at: datetime
+    # Set when the answer rests on a year the calendar only guesses (sla.unknown_years =
+    # "provisional"): never store it as final.
+    warning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,10 +185,15 @@ def _make_deadline(cls: SlaClass, clock: Clock, core: Core, tier: int, issue_cla
                    opened: int) -> Deadline:
     due = core.deadline
     zn = clock.timezone
+    warning = None
+    if isinstance(clock, BusinessCalendar):
+        latest = latest_instant(ScalarOps, core)
+        if latest >= clock.provisional_lo:
+            warning = provisional_text(clock, from_us(latest, zn).year)
     return Deadline(
         deadline=None if due == NONE else from_us(due, zn), target=cls.target(tier),
         unit=cls.unit, clock=cls.clock, calendar=cls.calendar, tier=tier,
-        issue_class=issue_class, opened_at=from_us(opened, zn))
+        issue_class=issue_class, opened_at=from_us(opened, zn), warning=warning)
 
 
 def deadline(tier: int, issue_class: str, opened_at: datetime | str,
