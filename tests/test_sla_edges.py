@@ -81,3 +81,43 @@ def test_an_sla_target_no_engine_can_honour_is_refused(tmp_path: Path, target: s
                 "2026-04-01T10:00:00+08:00", "--policy", str(p))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "sla.classes.maintenance.targets[4]" in r.stderr and "at most 87600 h" in r.stderr
+
+
+MALFORMED = """ticket_id,tier,issue_class,opened_at,pauses
+A,5,maintenance,2026-04-01T10:00:00+08:00,
+B,five,maintenance,2026-04-01T10:00:00+08:00,
+C,5,maintenance,2026-04-01 10:00,
+D,5,maintenance,2026-04-01T10:00:00+08:00,2026-04-01T11:00:00+08:00
+E,5,maintenance,yesterday,
+F,4,maintenance,2026-04-01T10:00:00+08:00,
+G,5,maintenance,,
+H,5,maintenance,soon,
+"""
+
+
+def test_sla_with_malformed_rows_reports_count_and_first_five(tmp_path: Path) -> None:
+    f = tmp_path / "t.csv"
+    f.write_text(MALFORMED)
+    r = tiering("sla", str(f), "--now", "2026-04-01T12:00:00+08:00")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == ""
+    assert f"{f}: row 2, column 'tier'" in r.stderr
+    assert "6 malformed cells in 6 rows, the first 5:" in r.stderr
+    for shown in ("row 3, column 'opened_at': '2026-04-01 10:00'", "row 4, column 'pauses'",
+                  "row 5, column 'opened_at': 'yesterday'", "row 7, column 'opened_at': None"):
+        assert shown in r.stderr
+    assert "row 8" not in r.stderr  # the sixth is counted, not listed
+
+
+def test_sla_skip_bad_computes_the_good_rows(tmp_path: Path) -> None:
+    f = tmp_path / "t.csv"
+    f.write_text(MALFORMED)
+    r = tiering("sla", str(f), "--now", "2026-04-01T12:00:00+08:00", "--skip-bad", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = {row["ticket_id"]: row for row in json.loads(r.stdout)["rows"]}
+    assert rows["A"]["deadline"] == "2026-04-01T18:00:00+08:00" and rows["A"]["error"] is None
+    assert rows["F"]["deadline"] == "2026-04-02T10:00:00+08:00"
+    for bad, column in zip("BCDEGH", ["tier", "opened_at", "pauses", "opened_at", "opened_at",
+                                       "opened_at"]):
+        assert rows[bad]["deadline"] is None and rows[bad]["state"] is None
+        assert rows[bad]["error"].startswith(f"row {'ABCDEFGH'.index(bad) + 1}, column '{column}'")
+    assert json.loads(r.stdout)["not_computed"] == 6

@@ -8,7 +8,6 @@ from __future__ import annotations
 import tomllib
 from datetime import date, datetime, timedelta
 from importlib import resources
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import polars as pl

@@ -116,26 +116,30 @@ def _hours(seconds: float) -> str:
 @click.option("--store", "store_path", type=click.Path(dir_okay=False), metavar="PATH",
               help="Store: a ticket with an empty tier and a subscriber_id gets the "
                    "subscriber's effective tier at opening from it.")
+@click.option("--skip-bad", is_flag=True,
+              help="Compute the well-formed rows; a malformed row gets its error text.")
 @json_option
 @handle_errors
 def sla_cmd(tickets: str, now: str | None, out: str | None, policy_path: str | None,
-            store_path: str | None, as_json: bool) -> None:
+            store_path: str | None, skip_bad: bool, as_json: bool) -> None:
     """Deadlines and status for a file of tickets (CSV or Parquet).
 
     Columns: ticket_id, tier (stars at opening), issue_class, opened_at (ISO-8601 with
     offset); optional resolved_at, subscriber_id, and pauses (CSV text
     START/END;START/END, START/ while running; Parquet a list of struct{start, end}).
     Adds deadline, state (on_track, warning, breached, paused, met), counted_seconds,
-    remaining_seconds, fraction, escalation and error. A ticket that cannot be computed
-    (unknown class or tier, a date outside the calendar's known years) gets an error text
-    and no deadline; the others are computed and the count is reported. Malformed input
-    stops with exit 2 naming the file, row (1 = first ticket), column and value.
+    remaining_seconds, fraction, escalation, error and warning (a provisional answer). A
+    ticket that cannot be computed (unknown class or tier, a date outside the calendar's
+    years) gets an error text and no deadline; the others are computed and the count is
+    reported. Malformed input stops with exit 2 naming the file, row (1 = first ticket),
+    column and value, with the count and the first five; --skip-bad computes the rest.
 
     \b
     Examples:
       tiering sla tickets.csv --now 2026-10-08T12:00:00+08:00 > status.csv
       tiering sla tickets.parquet --out status.parquet --json
       tiering sla tickets.csv --store tiering.duckdb --out status.csv
+      tiering sla tickets.csv --now 2026-10-08T12:00:00+08:00 --skip-bad --json
     """
     from tiering.sla import deadlines
 
@@ -149,7 +153,7 @@ def sla_cmd(tickets: str, now: str | None, out: str | None, policy_path: str | N
                          f"issue_class, opened_at)")
     if store_path is not None:
         frame = _tiers_from_store(frame, store_path, tickets, policy.sla.timezone)
-    result = deadlines(frame, now=at, policy=policy, source=tickets)
+    result = deadlines(frame, now=at, policy=policy, source=tickets, skip_bad=skip_bad)
     failed = result["error"].is_not_null().sum()
     provisional = result["warning"].is_not_null().sum()
     states = {s: n for s, n in result["state"].value_counts().iter_rows() if s is not None}

@@ -46,7 +46,8 @@ class _Tickets:
 
 
 def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
-              policy: Policy | None = None, *, source: str = "<frame>") -> pl.DataFrame:
+              policy: Policy | None = None, *, source: str = "<frame>",
+              skip_bad: bool = False) -> pl.DataFrame:
     """Deadline and status at ``now`` (default: the current time) for a frame of tickets.
 
     Columns: ``opened_at`` (Datetime with a zone, or ISO text with an offset), ``tier``
@@ -58,20 +59,27 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
     class or tier, a date
     outside the calendar's known years) gets a null deadline and an ``error`` text; the
     others are computed. Malformed input raises :class:`~tiering.errors.InputError` naming
-    ``source``, the row (1-based, header not counted), the column and the value.
+    ``source``, the row (1-based, header not counted), the column and the value of the first
+    malformed cell, with the count and the first five; with ``skip_bad=True`` the other rows
+    are computed and each malformed row gets its ``error`` text instead.
     ``deadline`` is in the calendar's zone when all classes used share one, else in the
     policy's ``sla.timezone``.
     """
     pol = policy if policy is not None else default_policy()
     now_us = to_us(datetime.now(timezone.utc)) if now is None else instant(
         now, "now", pol.sla.timezone, False)
-    t = _read_tickets(frame, source)
+    problems: list[Problem] = []
+    t = _read_tickets(frame, source, problems)
+    if problems and not skip_bad:
+        raise _report(source, problems)
     n = frame.height
+    skipped = np.zeros(n, bool)
+    skipped[[p.row for p in problems]] = True
     names = list(pol.sla.classes)
     tiers = pol.rating.tiers
     cidx = t.issue_class.replace_strict(names, list(range(len(names))), default=-1,
                                         return_dtype=pl.Int64).to_numpy()
-    tier_ok = (t.tier >= 1) & (t.tier <= tiers)
+    tier_ok = (t.tier >= 1) & (t.tier <= tiers) & ~skipped
     deadline_us = np.full(n, NONE)
     counted = np.zeros(n, np.int64)
     target = np.ones(n, np.int64)
@@ -103,7 +111,11 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
             failed[rows[bad]] = True
             errors = errors.scatter(rows[bad], _error_texts(clock, core.err[bad],
                                                             core.err_at[bad]))
-    errors = _lookup_errors(errors, t, cidx, tier_ok, pol)
+    errors = _lookup_errors(errors, t, np.where(skipped, 0, cidx), tier_ok | skipped, pol)
+    if problems:
+        first = {p.row: p for p in reversed(problems)}
+        errors = errors.scatter(list(first), pl.Series([problem_text(p) for p in first.values()],
+                                                       dtype=pl.String))
     out_zone = zones.pop() if len(zones) == 1 else pol.sla.timezone
     notify = [s.notify for s in pol.sla.escalation]
     ok = ~failed
@@ -191,38 +203,68 @@ def _pauses_of(t: _Tickets, rows: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
     return mapped[sel], t.ps[sel], t.pe[sel]
 
 
-def _bad_input(source: str, row: int, column: str, problem: str, value: object) -> InputError:
-    return InputError(source=source, row=row, column=column, problem=problem, value=value)
+@dataclass(frozen=True, slots=True)
+class Problem:
+    row: int  # 0-based
+    column: str
+    problem: str
+    value: object
 
 
-def _read_tickets(frame: pl.DataFrame, source: str) -> _Tickets:
+SHOWN = 5  # malformed cells named in the message (the rating run's checks show as many)
+
+
+def _report(source: str, problems: list[Problem]) -> InputError:
+    """The first malformed cell in the usual form, then the count and the first five."""
+    first = problems[0]
+    err = InputError(source=source, row=first.row + 1, column=first.column,
+                     problem=first.problem, value=first.value)
+    rows = len({p.row for p in problems})
+    if len(problems) == 1:
+        return err
+    listed = "; ".join(f"row {p.row + 1}, column {p.column!r}: {p.value!r}"
+                       for p in problems[:SHOWN])
+    return InputError(f"{err}; {len(problems)} malformed cells in {rows} rows, the first "
+                      f"{min(SHOWN, len(problems))}: {listed} (--skip-bad computes the others)")
+
+
+def problem_text(p: Problem) -> str:
+    return f"row {p.row + 1}, column {p.column!r}: {p.problem}: {p.value!r}"
+
+
+def _read_tickets(frame: pl.DataFrame, source: str,
+                  problems: list[Problem]) -> _Tickets:
+    """The ticket columns as arrays; every malformed cell goes to ``problems`` (its row then
+    holds NONE or tier 0 and is not computed)."""
     for col in ("opened_at", "tier", "issue_class"):
         if col not in frame.columns:
             raise InputError(f"{source}: missing column {col!r} (needs opened_at, tier, "
                              f"issue_class; optional resolved_at, pauses)")
-    opened = instants_us(frame["opened_at"], source, "opened_at")
-    missing = np.flatnonzero(opened == NONE)
-    if len(missing):
-        raise _bad_input(source, int(missing[0]) + 1, "opened_at", "missing", None)
-    resolved = (instants_us(frame["resolved_at"], source, "resolved_at")
+    opened = instants_us(frame["opened_at"], source, "opened_at", problems=problems)
+    known_bad = {p.row for p in problems}
+    problems.extend(Problem(int(i), "opened_at", "missing", None)
+                    for i in np.flatnonzero(opened == NONE) if int(i) not in known_bad)
+    resolved = (instants_us(frame["resolved_at"], source, "resolved_at", problems=problems)
                 if "resolved_at" in frame.columns else np.full(frame.height, NONE))
     given = frame["tier"]
     if given.dtype == pl.String:
         given = given.str.strip_chars().replace("", None)
     tier = given.cast(pl.Int64, strict=False)
-    wrong = (tier.is_null() & given.is_not_null()).arg_true()
-    if len(wrong):
-        raise _bad_input(source, int(wrong[0]) + 1, "tier", "not a whole number of stars",
-                         given[int(wrong[0])])
-    pt, ps, pe = _read_pauses(frame, source) if "pauses" in frame.columns else NO_PAUSES
+    problems.extend(Problem(int(i), "tier", "not a whole number of stars", given[int(i)])
+                    for i in (tier.is_null() & given.is_not_null()).arg_true())
+    pt, ps, pe = (_read_pauses(frame, source, problems) if "pauses" in frame.columns
+                  else NO_PAUSES)
+    problems.sort(key=lambda p: p.row)
     return _Tickets(opened=opened, resolved=resolved, tier=tier.fill_null(0).to_numpy(),
                     tier_given=tier, issue_class=frame["issue_class"].cast(pl.String)
                     .str.strip_chars(), pt=pt, ps=ps, pe=pe)
 
 
 def instants_us(col: pl.Series, source: str, name: str, rows: pl.Series | None = None,
-                shown: pl.Series | None = None) -> np.ndarray:
-    """Epoch µs (NONE for null) of a zoned Datetime column or ISO text with an offset."""
+                shown: pl.Series | None = None,
+                problems: list[Problem] | None = None) -> np.ndarray:
+    """Epoch µs (NONE for null) of a zoned Datetime column or ISO text with an offset. A
+    malformed text raises, or with ``problems`` is recorded there (and read as NONE)."""
     if isinstance(col.dtype, pl.Datetime):
         if col.dtype.time_zone is None:
             raise InputError(f"{source}: column {name!r} holds times without a zone; give "
@@ -235,20 +277,22 @@ def instants_us(col: pl.Series, source: str, name: str, rows: pl.Series | None =
         us = pl.select(pl.coalesce([
             norm.str.to_datetime(f, time_unit="us", time_zone="UTC", strict=False)
             for f in ISO_FORMATS])).to_series().cast(pl.Int64)
-        wrong = (us.is_null() & text.is_not_null()).arg_true()
-        if len(wrong):
-            i = int(wrong[0])
-            raise _bad_input(source, int(rows[i]) + 1 if rows is not None else i + 1, name,
-                             "not an ISO-8601 time with a UTC offset "
-                             "(e.g. 2026-10-01T17:30:00+08:00)",
-                             shown[i] if shown is not None else col[i])
+        found = [Problem(int(rows[i]) if rows is not None else int(i), name,
+                         "not an ISO-8601 time with a UTC offset "
+                         "(e.g. 2026-10-01T17:30:00+08:00)",
+                         shown[int(i)] if shown is not None else col[int(i)])
+                 for i in (us.is_null() & text.is_not_null()).arg_true()]
+        if found and problems is None:
+            raise _report(source, found[:1])
+        (problems if problems is not None else []).extend(found)
     else:
         raise InputError(f"{source}: column {name!r} must be a Datetime with a zone or ISO "
                          f"text, not {col.dtype}")
     return us.fill_null(NONE).to_numpy()
 
 
-def _read_pauses(frame: pl.DataFrame, source: str) -> tuple[np.ndarray, ...]:
+def _read_pauses(frame: pl.DataFrame, source: str,
+                 problems: list[Problem]) -> tuple[np.ndarray, ...]:
     col = frame["pauses"]
     rowed = pl.DataFrame({"row": np.arange(frame.height, dtype=np.int64), "p": col})
     if col.dtype in (pl.String, pl.Null):
@@ -259,13 +303,12 @@ def _read_pauses(frame: pl.DataFrame, source: str) -> tuple[np.ndarray, ...]:
         split = parts["p"].str.split_exact("/", 1)
         start = split.struct.field("field_0").str.strip_chars()
         end = split.struct.field("field_1").str.strip_chars()
-        wrong = (end.is_null() | (start == "")).arg_true()
-        if len(wrong):
-            i = int(wrong[0])
-            raise _bad_input(source, int(parts["row"][i]) + 1, "pauses",
-                             "expected START/END;START/END (START/ while it runs)",
-                             parts["given"][i])
+        wrong = end.is_null() | (start == "")
+        problems.extend(Problem(int(parts["row"][int(i)]), "pauses",
+                                "expected START/END;START/END (START/ while it runs)",
+                                parts["given"][int(i)]) for i in wrong.arg_true())
         end = end.replace({"": None, "..": None})
+        start = pl.select(pl.when(~wrong).then(start)).to_series()
         shown = parts["given"]
     elif isinstance(col.dtype, pl.List) and isinstance(col.dtype.inner, pl.Struct):
         parts = rowed.explode("p").filter(pl.col("p").is_not_null())
@@ -276,14 +319,13 @@ def _read_pauses(frame: pl.DataFrame, source: str) -> tuple[np.ndarray, ...]:
         start = parts["p"].struct.field("start")
         end = parts["p"].struct.field("end")
         shown = start.cast(pl.String)
-        if start.null_count():
-            i = int(start.is_null().arg_true()[0])
-            raise _bad_input(source, int(parts["row"][i]) + 1, "pauses", "pause without a start",
-                             None)
+        problems.extend(Problem(int(parts["row"][int(i)]), "pauses", "pause without a start",
+                                None) for i in start.is_null().arg_true())
     else:
         raise InputError(f"{source}: column 'pauses' must be text START/END;... or a list of "
                          f"struct{{start, end}}, not {col.dtype}")
     rows = parts["row"]
-    ps = instants_us(start, source, "pauses", rows, shown)
-    pe = instants_us(end, source, "pauses", rows, shown)
-    return rows.to_numpy(), ps, pe
+    ps = instants_us(start, source, "pauses", rows, shown, problems)
+    pe = instants_us(end, source, "pauses", rows, shown, problems)
+    ok = ps != NONE  # a pause without a readable start belongs to a row not computed
+    return rows.to_numpy()[ok], ps[ok], pe[ok]
