@@ -131,12 +131,15 @@ def pauses_one(clock: Clock, right: bool, opened: int, stop: int, done: bool, re
         else:
             merged.append([a, b])
     x = w_open + target
+    due = clock.unwork(x, right, ScalarOps)[0]  # recomputed only when a pause pushes it
+    w_stop = clock.work(stop, ScalarOps)[0]
     pushed = paused_work = 0
     frozen = beyond = paused_now = False
     moving = True
     for a, b in merged:
         wa, bad_a = clock.work(a, ScalarOps)
-        moving = moving and a < clock.unwork(x, right, ScalarOps)[0]
+        moving = moving and a < due
+        wb = None
         if moving:
             beyond |= bad_a
             if b == OPEN:
@@ -145,10 +148,14 @@ def pauses_one(clock: Clock, right: bool, opened: int, stop: int, done: bool, re
                 wb, bad = clock.work(b, ScalarOps)
                 pushed += wb - wa
                 x += wb - wa
+                due = clock.unwork(x, right, ScalarOps)[0]
                 beyond |= bad
             paused_now |= a <= stop < b and not done
         if a < stop:
-            paused_work += clock.work(min(b, stop), ScalarOps)[0] - wa
+            if b >= stop:
+                paused_work += w_stop - wa
+            else:
+                paused_work += (clock.work(b, ScalarOps)[0] if wb is None else wb) - wa
     return PauseEffect(pushed=pushed, frozen=frozen, paused_work=paused_work,
                        paused_now=paused_now, beyond=beyond, reversed=reversed_)
 
