@@ -199,3 +199,8 @@ def test_renamed_column_can_be_mapped(tmp_path: Path, store: Path):
     result = CliRunner().invoke(main, [*args, "--column", "subscriber_id=MSISDN", "--json"])
     assert result.exit_code == 0, result.output
     assert '"rated": 3' in result.output
+
+
+# The SLA commands' bad-input cases (end of time, SLA targets no engine can honour, malformed
+# ticket rows with and without --skip-bad) run through a real subprocess in
+# tests/test_sla_edges.py.
