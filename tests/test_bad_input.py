@@ -402,3 +402,7 @@ def test_other_delimiters_are_detected_or_given(tmp_path: Path, store: Path, sep
                   subs=SUBS_N.replace(",", sep), bill=BILL_N.replace(",", sep))
     assert f"the header is one column holding {shown}" in err
     assert f"pass --delimiter {option if option == 'tab' else repr(option)}" in err
+
+# The SLA commands' bad-input cases (end of time, SLA targets no engine can honour, malformed
+# ticket rows with and without --skip-bad) run through a real subprocess in
+# tests/test_sla_edges.py.

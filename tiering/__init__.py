@@ -36,7 +36,7 @@ _LAZY = {
     "status": "tiering.sla",
     "deadlines": "tiering.sla",
     "Ticket": "tiering.sla",
-    "effective_tier": "tiering.sla",
+    "effective_tier": "tiering.effective",
 }
 
 __all__ = [

@@ -26,6 +26,10 @@ MAX_POINTS = 10**15
 MAX_TENURE_MONTHS = 9999
 CLOCKS = ("24x7", "business")
 UNITS = ("h", "d", "wd")
+UNKNOWN_YEARS = ("provisional", "error")
+# The longest target a policy may set, per unit: ten years. No real SLA comes near it, and
+# it keeps every deadline inside int64 microseconds (a target of 1e21 h would wrap around).
+MAX_TARGET = {"h": 87_600, "d": 3_650, "wd": 2_500}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,7 @@ class SlaPolicy:
     timezone: str
     warning_at_percent: int
     escalation: tuple[EscalationStep, ...]
+    unknown_years: str  # "provisional" or "error": a date after the calendar's known years
     classes: dict[str, SlaClass] = field(hash=False)
     calendars: dict[str, str] = field(hash=False)  # name -> calendar file path
 
@@ -277,6 +282,10 @@ def _sla(v: _Validator, s: dict[str, Any], raw: dict[str, Any], base_dir: Path |
             v.fail(f"{f}.calendar", "only the business clock takes a calendar")
         targets = tuple(v.integer(x, f"{f}.targets[{i}]", minimum=1)
                         for i, x in enumerate(v.list_(c, f"{f}.targets")))
+        for i, x in enumerate(targets):
+            if x > MAX_TARGET[unit]:
+                v.fail(f"{f}.targets[{i}]", f"must be at most {MAX_TARGET[unit]} {unit} "
+                       f"(ten years), got {x}")
         if len(targets) != tiers:
             v.fail(f"{f}.targets", f"needs one target per tier ({tiers}), got {len(targets)}")
         for i in range(1, len(targets)):
@@ -284,8 +293,11 @@ def _sla(v: _Validator, s: dict[str, Any], raw: dict[str, Any], base_dir: Path |
                 v.fail(f"{f}.targets[{i - 1}]", f"a higher tier gets a longer target than the "
                        f"tier below it ({targets[i - 1]} > {targets[i]})")
         classes[name] = SlaClass(name, clock, unit, targets, calendar)
+    unknown = s.get("unknown_years", "provisional")
+    if unknown not in UNKNOWN_YEARS:
+        v.fail("sla.unknown_years", f"must be one of {', '.join(UNKNOWN_YEARS)}, got {unknown!r}")
     return SlaPolicy(
-        timezone=tz,
+        timezone=tz, unknown_years=unknown,
         warning_at_percent=v.integer(s.get("warning_at", 75), "sla.warning_at", minimum=1),
         escalation=tuple(steps),
         classes=classes,

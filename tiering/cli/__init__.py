@@ -29,6 +29,7 @@ COMMANDS = {
     "export": "tiering.cli._rating:export_cmd",
     "deadline": "tiering.cli._sla:deadline_cmd",
     "sla": "tiering.cli._sla:sla_cmd",
+    "calendar": "tiering.cli._sla:calendar_cmd",
 }
 
 

@@ -481,7 +481,7 @@ WHERE o.month = $month
 # Highest applies (就高原则), the one definition of the effective tier: the line's own tier,
 # the customer's best line, an override active on the date; else the policy's tier for
 # unrated lines (tiering.store.index.highest_applies is its array twin for indexed months,
-# tiering.sla.effective_tier the scalar one; tests hold them equal). Of active overrides of
+# tiering.effective.effective_tier the scalar one; tests hold them equal). Of active overrides of
 # equal tier, the greatest reason is reported, whatever order the rows come in. One row per
 # request that names a stored line: the request's i, the
 # EFFECTIVE_COLUMNS, then the line's columns: LINE_KEYS (what the rule reads) or all of them.
