@@ -7,33 +7,29 @@ ever a float, so a score on a threshold compares exactly.
 
 from __future__ import annotations
 
-import re
-
 import polars as pl
 
+# Month text lives in tiering.months (no polars, for the CLI); re-exported for the rules.
+from tiering.months import MONTH_RE, month_index, month_text, parse_month_text  # noqa: F401
 from tiering.policy import RatingPolicy
 
 WINDOW_MONTHS = 12
-MONTH_RE = r"\s*(\d{4})[-/]?(\d{2})(?:[-/]\d{2})?\s*"
 # Reason codes in the SPEC's order of precedence: the first that applies is reported.
 REASONS = ("future_join", "new", "inactive", "line_type", "not_billed", "no_history")
 REASON_TYPE = pl.Enum(REASONS)  # a byte per line instead of a string
+# What each reason code means, in one line (the run summary and docs/rules.md say it so).
+REASON_TEXT = {
+    "future_join": "joined after the rating month",
+    "new": "tenure under {min_tenure} months (the join month counts as month 1)",
+    "inactive": "status is not active in the rating month",
+    "line_type": "not a personal line (data card, IoT, test line)",
+    "not_billed": "billed_in_month is false",
+    "no_history": "no billing row at all inside the ARPU window",
+}
 
 
-def month_index(year: int, month: int) -> int:
-    return year * 12 + month - 1
-
-
-def parse_month_text(text: str) -> int | None:
-    """The month index of ``YYYY-MM``, ``YYYYMM`` or a ``YYYY-MM-DD`` date; None otherwise."""
-    m = re.fullmatch(MONTH_RE, text)
-    if m is None or not 1 <= int(m.group(2)) <= 12:
-        return None
-    return month_index(int(m.group(1)), int(m.group(2)))
-
-
-def month_text(index: int) -> str:
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+def reason_text(code: str, policy: RatingPolicy) -> str:
+    return REASON_TEXT[code].format(min_tenure=policy.min_tenure_months)
 
 
 def tenure_months(month: int, join_month: pl.Expr) -> pl.Expr:
@@ -57,20 +53,34 @@ def arpu_yuan(sum_fen: pl.Expr, window_months: pl.Expr) -> pl.Expr:
     return round_half_away(sum_fen, window_months * 100)
 
 
-def coefficient_x100(tenure: pl.Expr, policy: RatingPolicy) -> pl.Expr:
-    """The tenure coefficient in hundredths, from the policy's bands."""
-    expr: pl.Expr = pl.lit(None, dtype=pl.Int64)
-    for band in reversed(policy.tenure_bands):
+def tenure_band(tenure: pl.Expr, policy: RatingPolicy) -> pl.Expr:
+    """The index in ``policy.tenure_bands`` of the band holding ``tenure`` (null: none)."""
+    expr: pl.Expr = pl.lit(None, dtype=pl.Int32)
+    for i, band in reversed(list(enumerate(policy.tenure_bands))):
         inside = tenure >= band.first
         if band.last is not None:
             inside &= tenure <= band.last
-        expr = pl.when(inside).then(pl.lit(band.coefficient_x100, dtype=pl.Int64)).otherwise(expr)
+        expr = pl.when(inside).then(pl.lit(i, dtype=pl.Int32)).otherwise(expr)
     return expr
+
+
+def coefficient_x100(tenure: pl.Expr, policy: RatingPolicy) -> pl.Expr:
+    """The tenure coefficient in hundredths, from the policy's bands."""
+    return tenure_band(tenure, policy).replace_strict(
+        {i: band.coefficient_x100 for i, band in enumerate(policy.tenure_bands)},
+        default=None, return_dtype=pl.Int64)
 
 
 def score_x100(arpu: pl.Expr, coefficient: pl.Expr) -> pl.Expr:
     """Composite value score in hundredths: ``max(ARPU, 0) x coefficient``."""
     return arpu.clip(lower_bound=0) * coefficient
+
+
+def arpu_needed(points: pl.Expr, coefficient: pl.Expr) -> pl.Expr:
+    """The least ARPU (whole yuan) whose score reaches ``points``: the inverse of
+    :func:`score_x100`, ``ceil(points x 100 / coefficient_x100)`` in integers (never below 0:
+    a negative ARPU scores as 0)."""
+    return (-((-points * 100) // coefficient)).clip(lower_bound=0)
 
 
 def reason(
