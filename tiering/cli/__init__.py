@@ -29,6 +29,13 @@ COMMANDS = {
     "export": "tiering.cli._rating:export_cmd",
     "deadline": "tiering.cli._sla:deadline_cmd",
     "sla": "tiering.cli._sla:sla_cmd",
+    "months": "tiering.cli._insight:months_cmd",
+    "runs": "tiering.cli._insight:runs_group",
+    "delete": "tiering.cli._insight:delete_cmd",
+    "explain": "tiering.cli._insight:explain_cmd",
+    "diff": "tiering.cli._insight:diff_cmd",
+    "simulate": "tiering.cli._insight:simulate_cmd",
+    "report": "tiering.cli._insight:report_cmd",
 }
 
 

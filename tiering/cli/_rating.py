@@ -9,15 +9,13 @@ from typing import Any
 
 import click
 
-from tiering.cli._common import handle_errors, json_option, print_json
+from tiering.cli._common import MONTH, handle_errors, json_option, month_option, plural, print_json
 from tiering.privacy import mask_id
 from tiering.store import DEFAULT_STORE, Store
 
 store_option = click.option(
     "--store", "store_path", default=DEFAULT_STORE, show_default=True,
     type=click.Path(dir_okay=False), help="The DuckDB file holding the rated months.")
-month_option = click.option(
-    "--month", metavar="YYYY-MM", help="Rating month (default: the latest in the store).")
 STARS = "★"
 
 
@@ -26,7 +24,7 @@ def _stars(tier: int | None, tiers: int = 5) -> str:
 
 
 @click.command("run")
-@click.option("--month", required=True, metavar="YYYY-MM",
+@click.option("--month", required=True, type=MONTH,
               help="The rating month M; the ARPU window is M-12 .. M-1.")
 @click.option("--billing", required=True, multiple=True, metavar="PATH_OR_GLOB",
               help="Billing extract: CSV or Parquet with subscriber_id,bill_month,amount. "
@@ -117,7 +115,7 @@ def _echo_thresholds(doc: dict[str, Any]) -> None:
 @click.command("lookup")
 @click.argument("ids", nargs=-1, required=True, metavar="ID...")
 @click.option("--customer", is_flag=True, help="IDs are customer ids: show all their lines.")
-@click.option("--at", "at_date", type=click.DateTime(["%Y-%m-%d"]),
+@click.option("--at", "at_date", type=click.DateTime(["%Y-%m-%d"]), metavar="DATE",
               help="Date for overrides' validity (default: today).")
 @click.option("--mask", is_flag=True,
               help="Star the middle of subscriber ids in the answer (138****8000).")

@@ -155,7 +155,8 @@ def sla_cmd(tickets: str, now: str | None, out: str | None, policy_path: str | N
     summary = {"tickets": result.height, "not_computed": failed, "states": states,
                "out": out}
     if as_json:
-        print_json(summary if out is not None else {**summary, "rows": written.to_dicts()})
+        print_json(summary if out is not None else {**summary, "rows": written.with_columns(
+            written["tier"].cast(int, strict=False)).to_dicts()})  # tiers as integers
         return
     if out is None:
         click.echo(written.write_csv(), nl=False)
