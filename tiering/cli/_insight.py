@@ -215,3 +215,124 @@ def _echo_cuts(doc_from: dict[str, Any], doc_to: dict[str, Any]) -> None:
         click.echo(f"  cut points of {p['partition']}: " + ", ".join(
             f"{t['tier']}-star {before.get(t['tier'], '-')} -> {t['rounded']}"
             for t in p["thresholds"]))
+
+
+# --- explain -----------------------------------------------------------------------------
+
+
+@click.command("explain")
+@click.argument("subscriber_id", metavar="ID")
+@month_option
+@click.option("--at", "at_date", type=click.DateTime(["%Y-%m-%d"]), metavar="DATE",
+              help="Date for overrides' validity (default: today).")
+@click.option("--billing", metavar="PATH_OR_GLOB",
+              help="The billing extract: also list the line's bills per month of the window.")
+@click.option("--amount-unit", type=click.Choice(["yuan", "fen"]), default="yuan",
+              show_default=True, help="Unit of the extract's amount column.")
+@store_option
+@json_option
+@handle_errors
+def explain_cmd(subscriber_id: str, month: str | None, at_date: Any, billing: str | None,
+                amount_unit: str, store_path: str, as_json: bool) -> None:
+    """One line's rating step by step, from the facts its month stored.
+
+    The window and its sum in fen, the ARPU with its rounding (half away from zero), the
+    tenure band and coefficient, the score, the partition's cut points, the ARPU per month
+    the next tier up needs, the effective tier and where it comes from, and what changed
+    since the previous stored month (with the reason, as `tiering diff` gives it).
+
+    \b
+    Examples:
+      tiering explain 13800000009
+      tiering explain 13800000006 --month 2026-11 --billing fixtures/small/billing.csv --json
+    """
+    from datetime import date
+
+    from tiering.cli._rating import _describe
+    from tiering.errors import NotFound
+    from tiering.insight import explain, stored
+
+    at = at_date.date() if at_date else date.today()
+    store = Store(store_path)
+    with store.reader() as reader:
+        month, policy, (row,) = reader.lines([subscriber_id], month=month, at=at)
+        doc_now = reader.thresholds(month)
+        part = {p["partition"]: p for p in doc_now["partitions"]}.get(row["partition"])
+        answer = explain.explain(row, month, policy, part)
+        described = _describe(row, month, at, policy, part)
+        answer["effective"] = {"tier": described["effective_tier"], "on": at.isoformat(),
+                               "why": described["effective_tier_why"]}
+        answer["previous"] = None
+        before = stored.previous_month(store, month)
+        if before is not None:
+            try:
+                _, _, (old,) = reader.lines([subscriber_id], month=before,
+                                            at=stored.first_day(before))
+            except NotFound:
+                old = None
+            if old is not None:
+                _, _, (new,) = reader.lines([subscriber_id], month=month,
+                                            at=stored.first_day(month))
+                answer["previous"] = explain.change(
+                    stored.line_frame(old, reader.run_record(before)["unrated_service_tier"]),
+                    stored.line_frame(new, reader.run_record(month)["unrated_service_tier"]),
+                    reader.thresholds(before), doc_now)
+            else:
+                answer["previous"] = {"month": before, "move_reason": None, "then": None,
+                                      "now": None}
+    answer["bills"] = None
+    if billing is not None and answer["window"] is not None:
+        from tiering.insight.bills import line_bills
+        from tiering.months import parse_month
+
+        w = answer["window"]
+        found = line_bills(billing, subscriber_id, parse_month(w["first"]),
+                           parse_month(w["last"]), amount_unit)
+        answer["bills"] = explain.bills_by_month(found, w["first"], w["last"])
+    if as_json:
+        print_json(answer)
+        return
+    _echo_explain(answer)
+
+
+def _echo_explain(a: dict[str, Any]) -> None:
+    click.echo(f"subscriber {a['subscriber_id']}  (customer {a['customer_id'] or '-'}, "
+               f"month {a['month']}, partition {a['partition']})")
+    w = a["window"]
+    if w is not None:
+        click.echo(f"  window       {w['first']} .. {w['last']}: {plural(w['months'], 'month')}, "
+                   f"{plural(w['rows'], 'billing row')}, sum {w['sum_fen']:,} fen")
+    for b in a["bills"] or []:
+        click.echo(f"    {b['month']}  {b['amount_yuan']:>12} yuan  ({plural(b['rows'], 'row')})")
+    if not a["rated"]:
+        click.echo(f"  unrated      {a['reason']}: {a['reason_text']} "
+                   f"(tenure {plural(a['tenure_months'], 'month')})")
+    else:
+        r, band, s = a["arpu"], a["tenure_band"], a["score"]
+        click.echo(f"  ARPU         {r['sum_fen']:,} fen / (100 x {r['months']}) = {r['exact']} "
+                   f"-> {r['rounded']} yuan ({r['rule']})")
+        upper = "open-ended" if band["to"] is None else f"to {band['to']}"
+        click.echo(f"  tenure       {a['tenure_months']} months: band from {band['from']} "
+                   f"{upper}, coefficient {band['coefficient']}")
+        click.echo(f"  score        max({r['rounded']}, 0) x {s['coefficient']} = {s['score']}")
+        click.echo(f"  tier         {_stars(a['tier'])}")
+    if a["thresholds"]:
+        click.echo("  cut points   " + ", ".join(
+            f"{t['tier']}-star >= {t['rounded']}" for t in a["thresholds"]))
+    nt = a["next_tier"]
+    if nt is not None:
+        click.echo(f"  next tier up {nt['tier']}-star needs score {nt['cut_point']}: ARPU "
+                   f"{nt['arpu_needed']} yuan per month (+{nt['arpu_increase']})")
+    e = a["effective"]
+    click.echo(f"  effective    {_stars(e['tier'])} on {e['on']}: {'; '.join(e['why'])}")
+    p = a["previous"]
+    if p is None:
+        click.echo("  previous     no earlier month stored")
+    elif p["then"] is None:
+        click.echo(f"  previous     not in {p['month']} (a new line)")
+    else:
+        then, now = p["then"], p["now"]
+        changed = [k for k in then if then[k] != now[k]]
+        click.echo(f"  since {p['month']}: " + (", ".join(
+            f"{k} {then[k]} -> {now[k]}" for k in changed) or "nothing changed")
+            + (f"; moved because of {p['move_reason']}" if p["move_reason"] else ""))

@@ -12,6 +12,13 @@ from tiering.months import parse_month
 from tiering.store import Store
 
 
+LINE_TYPES = {"customer_id": pl.String, "region": pl.String, "tenure_months": pl.Int32,
+              "window_months": pl.Int32, "arpu_yuan": pl.Int64, "arpu_score": pl.Int64,
+              "coefficient": pl.Decimal(6, 2), "score": pl.Decimal(18, 2), "tier": pl.Int8,
+              "reason": pl.String, "coefficient_x100": pl.Int64, "score_x100": pl.Int64,
+              "partition": pl.String, "customer_tier": pl.Int8}
+
+
 def first_day(month: str) -> date:
     """The day a month's tiers take effect: diff and report read effective tiers on it."""
     index = parse_month(month)
@@ -33,10 +40,25 @@ def month_with_service(store: Store, month: str) -> pl.DataFrame:
     record = store.run_record(month)
     at = pl.repeat(first_day(month), lines.height, dtype=pl.Date, eager=True)
     effective = store.effective_tiers(lines["subscriber_id"], at)
-    return lines.with_columns(
-        effective_tier=effective.cast(pl.Int8),
-        base_tier=pl.coalesce(pl.max_horizontal("tier", "customer_tier"),
-                              pl.lit(record["unrated_service_tier"])).cast(pl.Int8))
+    return lines.with_columns(effective_tier=effective.cast(pl.Int8),
+                              base_tier=base_tier(record["unrated_service_tier"]))
+
+
+def base_tier(unrated_service_tier: int) -> pl.Expr:
+    """The service tier without overrides: the own tier or the customer's best line, the
+    higher, else the unrated service tier."""
+    return pl.coalesce(pl.max_horizontal("tier", "customer_tier"),
+                       pl.lit(unrated_service_tier)).cast(pl.Int8)
+
+
+def line_frame(row: dict[str, Any], unrated_service_tier: int) -> pl.DataFrame:
+    """One row of ``StoreReader.lines`` (read on the month's first day) as a one-line
+    frame of :func:`month_with_service`'s columns."""
+    fields = {k: v for k, v in row.items() if k not in ("effective", "month")}
+    # Typed as the store's columns: a null alone would make a column of no type.
+    return pl.DataFrame([fields], schema_overrides=LINE_TYPES).with_columns(
+        effective_tier=pl.lit(row["effective"].tier, dtype=pl.Int8),
+        base_tier=base_tier(unrated_service_tier))
 
 
 def tiers_of(store: Store, month: str) -> int:
