@@ -336,3 +336,64 @@ def _echo_explain(a: dict[str, Any]) -> None:
         click.echo(f"  since {p['month']}: " + (", ".join(
             f"{k} {then[k]} -> {now[k]}" for k in changed) or "nothing changed")
             + (f"; moved because of {p['move_reason']}" if p["move_reason"] else ""))
+
+
+# --- simulate ----------------------------------------------------------------------------
+
+
+@click.command("simulate")
+@month_option
+@click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False),
+              metavar="NEW.toml", help="The policy to rate the month under.")
+@store_option
+@json_option
+@handle_errors
+def simulate_cmd(month: str | None, policy_path: str, store_path: str, as_json: bool) -> None:
+    """Re-rate a stored month under another policy, writing nothing.
+
+    Reads the per-line facts the month stored (no billing extract) and applies the rules of
+    a run under NEW.toml: new cut points and shares, the migration matrix current ->
+    simulated, and the SLA workload (lines per service tier x target per class; manual
+    overrides left out).
+
+    \b
+    Example:
+      tiering simulate --month 2026-11 --policy operator_policy.toml --json
+    """
+    from tiering.insight.simulate import simulate
+    from tiering.policy import load_policy
+
+    new = load_policy(policy_path)
+    store = Store(store_path)
+    with store.reader() as reader:
+        month = reader.resolve_month(month)
+        now = reader.policy(month)
+        doc_now = reader.thresholds(month)
+    doc = simulate(store.month_lines(month), month, now, new, doc_now)
+    doc["policy"] = policy_path
+    if as_json:
+        print_json(doc)
+        return
+    click.echo(f"month {month} under {policy_path} (nothing written)")
+    click.echo("  current:")
+    _echo_thresholds_short(doc["thresholds"]["current"])
+    click.echo("  simulated:")
+    _echo_thresholds_short(doc["thresholds"]["simulated"])
+    _echo_matrix(doc["matrix"], "current", "simulated")
+    m = doc["moves"]
+    click.echo(f"  up {m['up']:,}, down {m['down']:,}, unchanged {m['unchanged']:,}, "
+               f"became rated {m['rated']:,}, became unrated {m['unrated']:,}")
+    for w in doc["workload"]:
+        total_new = "-" if w["total_simulated"] is None else f"{w['total_simulated']:,}"
+        click.echo(f"  SLA {w['class']}: {w['total_now']:,} -> {total_new} line-{w['unit']} ("
+                   + ", ".join(f"{t['tier']}-star {t['lines_now']:,}x{t['target_now']} -> "
+                               f"{t['lines_simulated']:,}x{t['target_simulated']}"
+                               for t in w["tiers"]) + ")")
+
+
+def _echo_thresholds_short(doc: dict[str, Any]) -> None:
+    for p in doc["partitions"]:
+        click.echo(f"    {p['partition']}: cut points " + (", ".join(
+            f"{t['tier']}-star {t['rounded']}" for t in p["thresholds"]) or "none")
+            + "; shares " + ", ".join(
+            f"{t['tier']}-star {t['realised_share']:.2f}%" for t in p["tiers"]))

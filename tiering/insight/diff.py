@@ -44,6 +44,13 @@ MOVED_COLUMNS = ("subscriber_id", "customer_id", "move_reason", "from_tier", "to
                  "from_partition", "to_partition", "from_unrated_reason", "to_unrated_reason")
 
 
+def base_tier(unrated_service_tier: int) -> pl.Expr:
+    """The service tier without overrides: the own tier or the customer's best line, the
+    higher, else the unrated service tier (highest applies, SPEC 5, less the overrides)."""
+    return pl.coalesce(pl.max_horizontal("tier", "customer_tier"),
+                       pl.lit(unrated_service_tier)).cast(pl.Int8)
+
+
 def pairs(before: pl.DataFrame, after: pl.DataFrame, columns: tuple[str, ...] = COMPARED
           ) -> pl.DataFrame:
     """The lines of both months, one row each: ``from_<column>`` and ``to_<column>``."""

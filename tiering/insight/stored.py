@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from tiering.insight.diff import base_tier
 from tiering.months import parse_month
 from tiering.store import Store
 
@@ -42,13 +43,6 @@ def month_with_service(store: Store, month: str) -> pl.DataFrame:
     effective = store.effective_tiers(lines["subscriber_id"], at)
     return lines.with_columns(effective_tier=effective.cast(pl.Int8),
                               base_tier=base_tier(record["unrated_service_tier"]))
-
-
-def base_tier(unrated_service_tier: int) -> pl.Expr:
-    """The service tier without overrides: the own tier or the customer's best line, the
-    higher, else the unrated service tier."""
-    return pl.coalesce(pl.max_horizontal("tier", "customer_tier"),
-                       pl.lit(unrated_service_tier)).cast(pl.Int8)
 
 
 def line_frame(row: dict[str, Any], unrated_service_tier: int) -> pl.DataFrame:
