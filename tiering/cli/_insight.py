@@ -397,3 +397,63 @@ def _echo_thresholds_short(doc: dict[str, Any]) -> None:
             f"{t['tier']}-star {t['rounded']}" for t in p["thresholds"]) or "none")
             + "; shares " + ", ".join(
             f"{t['tier']}-star {t['realised_share']:.2f}%" for t in p["tiers"]))
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+@click.command("report")
+@month_option
+@click.option("--compare", "compare_month", type=MONTH,
+              help="An earlier month: add the migration matrix from it as a heat map.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), metavar="FILE.html",
+              help="The page to write (one file, every asset inline).")
+@store_option
+@json_option
+@handle_errors
+def report_cmd(month: str | None, compare_month: str | None, out: str, store_path: str,
+               as_json: bool) -> None:
+    """Write a month as one self-contained HTML page of charts.
+
+    The score histogram with the cut points drawn on it, tier shares nominal vs realised
+    per partition, unrated lines by reason, the migration matrix as a heat map with
+    --compare, and the cut points per region when the policy splits by region. The page
+    needs no network to view.
+
+    \b
+    Example:
+      tiering report --month 2026-11 --compare 2026-10 --out report.html
+    """
+    from tiering.insight.report import render, report_data
+
+    path = _out_path(out, (".html",))
+    store = Store(store_path)
+    with store.reader() as reader:
+        month = reader.resolve_month(month)
+        policy = reader.policy(month)
+        doc = reader.thresholds(month)
+        record = reader.run_record(month)
+        earlier = None
+        tiers = policy.rating.tiers
+        if compare_month is not None:
+            earlier_doc = reader.thresholds(compare_month)
+            tiers = max(tiers, reader.policy(compare_month).rating.tiers)
+    if compare_month is not None:
+        earlier = (store.month_lines(compare_month), earlier_doc)
+    data = report_data(store.month_lines(month), doc, record, policy.rating.round_to, tiers,
+                       earlier)
+    page = render(data)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"--out {out}: cannot write: {exc.strerror}") from None
+    if as_json:
+        print_json({"month": month, "compare": compare_month, "out": out,
+                    "bytes": len(page.encode())})
+    else:
+        click.echo(f"wrote the report of {month}"
+                   + (f" compared with {compare_month}" if compare_month else "")
+                   + f" to {out}")
