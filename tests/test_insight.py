@@ -99,3 +99,26 @@ def test_histogram_counts_every_rated_line_and_keeps_outliers_in_the_last_bar():
     assert sum(b["count"] for b in h["bins"]) == len(scores)
     assert h["width"] % 10 == 0 and len(h["bins"]) <= report.HISTOGRAM_BINS + 1
     assert h["bins"][-1]["from"] == report.HISTOGRAM_BINS * h["width"]
+
+
+def test_report_draws_cut_points_per_region_when_split():
+    parts = [{"partition": name, "rated": 2,
+              "thresholds": [{"tier": 2, "rounded": cut, "raw": f"{cut}.00"}],
+              "tiers": [{"tier": 2, "count": 1, "nominal_share": 50, "realised_share": 50.0},
+                        {"tier": 1, "count": 1, "nominal_share": 50, "realised_share": 50.0}]}
+             for name, cut in (("gz", 100), ("sz", 80))]
+    lines = pl.DataFrame({"partition": ["gz", "gz", "sz", "sz"],
+                          "score_x100": [5_000, 15_000, 4_000, 9_000], "tier": [1, 2, 1, 2],
+                          "reason": [None] * 4},
+                         schema_overrides={"tier": pl.Int8, "reason": pl.String})
+    data = report.report_data(lines, {"month": "2026-11", "partitions": parts},
+                              {"run_at": __import__("datetime").datetime(2026, 12, 1),
+                               "version": "0", "policy_fingerprint": "f" * 64,
+                               "unrated": {"new": 0}}, 10, 2, None)
+    titles = [title for title, _ in report.figures(data)]
+    assert titles == ["Score distribution and cut points: gz",
+                      "Score distribution and cut points: sz",
+                      "Tier shares: nominal vs realised", "Unrated lines by reason",
+                      "Cut points per region"]
+    page = report.render(data)
+    assert page.count("Plotly.newPlot") == 5 and "<script src" not in page
