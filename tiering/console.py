@@ -21,6 +21,9 @@ def _interrupted_at_start(signum: int, frame: object) -> None:
 def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupted_at_start)
-    from tiering.cli import main as cli
-
+    try:
+        from tiering.cli import main as cli
+    except ImportError as exc:  # click (or another dependency) not installed
+        raise SystemExit(f"error: tiering needs the package {exc.name}, which is not installed."
+                         " Install it with its dependencies: pip install -e .") from None
     cli(prog_name="tiering")

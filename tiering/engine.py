@@ -18,6 +18,7 @@ import polars as pl
 
 from tiering import score as sc
 from tiering.errors import InputError, InputWarning
+from tiering.months import parse_month
 from tiering.policy import Policy, load_policy
 from tiering.billing import id_mismatch, summarise, window_sums
 from tiering.readers import (
@@ -67,13 +68,6 @@ class RateResult:
     def export_frame(self) -> pl.DataFrame:
         """Exactly the SPEC section 7 columns."""
         return self.lines.select(LINE_COLUMNS)
-
-
-def parse_month(text: str) -> int:
-    month = sc.parse_month_text(text)
-    if month is None:
-        raise InputError(f"--month: not a month (YYYY-MM): {text!r}")
-    return month
 
 
 def rate(

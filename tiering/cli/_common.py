@@ -83,3 +83,29 @@ def _default(value: Any) -> Any:
 
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, default=_default, indent=2))
+
+
+class MonthType(click.ParamType):
+    """A month option, checked the same way in every command (tiering.months): ``YYYY-MM``
+    (or ``YYYYMM``, or a date in the month), given to the command as ``YYYY-MM``."""
+
+    name = "YYYY-MM"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> str:
+        from tiering.months import parse_month_text, month_text
+
+        index = parse_month_text(str(value))
+        if index is None:
+            self.fail(f"not a month (YYYY-MM): {value!r}", param, ctx)
+        return month_text(index)
+
+
+MONTH = MonthType()
+month_option = click.option(
+    "--month", type=MONTH, help="Rating month (default: the latest in the store).")
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 line``, ``2 lines``, ``1,234 lines``."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"

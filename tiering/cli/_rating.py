@@ -10,15 +10,13 @@ from typing import Any
 
 import click
 
-from tiering.cli._common import handle_errors, json_option, print_json
+from tiering.cli._common import MONTH, handle_errors, json_option, month_option, plural, print_json
 from tiering.privacy import mask_id
 from tiering.store import DEFAULT_STORE, Store
 
 store_option = click.option(
     "--store", "store_path", default=DEFAULT_STORE, show_default=True,
     type=click.Path(dir_okay=False), help="The DuckDB file holding the rated months.")
-month_option = click.option(
-    "--month", metavar="YYYY-MM", help="Rating month (default: the latest in the store).")
 STARS = "★"
 
 
@@ -27,7 +25,7 @@ def _stars(tier: int | None, tiers: int = 5) -> str:
 
 
 @click.command("run")
-@click.option("--month", required=True, metavar="YYYY-MM",
+@click.option("--month", required=True, type=MONTH,
               help="The rating month M; the ARPU window is M-12 .. M-1.")
 @click.option("--billing", required=True, multiple=True, metavar="PATH_OR_GLOB",
               help="Billing extract: CSV or Parquet with subscriber_id,bill_month,amount. "
@@ -108,20 +106,28 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
         print_json({"month": result.month, "store": store_path, "counts": result.counts,
                     "unrated": result.unrated, "seconds": elapsed, **thresholds})
         return
+    from tiering.score import reason_text
+
     c = result.counts
     click.echo(f"rated month {result.month} into {store_path} in {elapsed:.1f} s")
     click.echo(f"  subscribers {c['subscribers']:,}: rated {c['rated']:,}, unrated "
-               f"{c['subscribers'] - c['rated']:,}"
-               + "".join(f", {r} {n:,}" for r, n in result.unrated.items() if n))
+               f"{c['subscribers'] - c['rated']:,}")
+    for code, n in result.unrated.items():
+        if n:
+            click.echo(f"    {code:<12} {plural(n, 'line'):>12}: "
+                       f"{reason_text(code, policy.rating)}")
     click.echo(f"  billing rows {c['billing_rows']:,}: outside the window "
                f"{c['outside_window_rows']:,}, unknown subscribers "
                f"{c['unknown_subscriber_rows']:,}; overrides {c['overrides']:,}")
     _echo_thresholds(thresholds)
+    if any(p["thresholds"] for p in thresholds["partitions"]):
+        click.echo(f"  realised shares differ from nominal ones because cut points are rounded "
+                   f"to multiples of {policy.rating.round_to} points (lines on a cut point go up)")
 
 
 def _echo_thresholds(doc: dict[str, Any]) -> None:
     for p in doc["partitions"]:
-        click.echo(f"  partition {p['partition']}: {p['rated']:,} rated lines")
+        click.echo(f"  partition {p['partition']}: {plural(p['rated'], 'rated line')}")
         if not p["thresholds"]:
             click.echo("    no cut points (no rated line): every line is unrated")
         for t in p["thresholds"]:
@@ -129,14 +135,15 @@ def _echo_thresholds(doc: dict[str, Any]) -> None:
             click.echo(f"    {t['tier']}-star from {t['rounded']:>6}  ({raw}, top "
                        f"{t['cumulative_share']}%)")
         for t in p["tiers"]:
-            click.echo(f"    {t['tier']}-star {t['count']:>10,} lines  {t['realised_share']:6.2f}% "
+            click.echo(f"    {t['tier']}-star {plural(t['count'], 'line'):>14}  "
+                       f"{t['realised_share']:6.2f}% "
                        f"(nominal {t['nominal_share']}%)")
 
 
 @click.command("lookup")
 @click.argument("ids", nargs=-1, required=True, metavar="ID...")
 @click.option("--customer", is_flag=True, help="IDs are customer ids: show all their lines.")
-@click.option("--at", "at_date", type=click.DateTime(["%Y-%m-%d"]),
+@click.option("--at", "at_date", type=click.DateTime(["%Y-%m-%d"]), metavar="DATE",
               help="Date for overrides' validity (default: today).")
 @click.option("--mask", is_flag=True,
               help="Star the middle of subscriber ids in the answer (138****8000).")
@@ -164,13 +171,22 @@ def lookup_cmd(ids: tuple[str, ...], customer: bool, at_date: Any, mask: bool,
         doc = reader.thresholds(month)
     by_partition = {p["partition"]: p for p in doc["partitions"]}
     answers = [_describe(r, month, at, policy, by_partition.get(r["partition"])) for r in rows]
+    found = {r["customer_id" if customer else "subscriber_id"] for r in rows}
+    asked = list(dict.fromkeys(ids))
+    missing = [i for i in asked if i not in found]
     if mask:
         answers = [a | {"subscriber_id": mask_id(a["subscriber_id"])} for a in answers]
     if as_json:
-        print_json(answers[0] if len(answers) == 1 and not customer else answers)
-        return
-    for a in answers:
-        _echo_line(a)
+        # One id: an object; several ids (or customers): always a list, however many found.
+        print_json(answers[0] if len(asked) == 1 and not customer else answers)
+    else:
+        for a in answers:
+            _echo_line(a)
+    if missing:
+        shown = ", ".join(i if customer else mask_id(i) for i in missing)
+        what = "customer" if customer else "subscriber"
+        click.echo(f"error: not in month {month} of {store_path}: {what} {shown}", err=True)
+        sys.exit(1)
 
 
 def _describe(row: dict[str, Any], month: str, at: date, policy: Any,
@@ -266,6 +282,14 @@ def export_cmd(month: str | None, out: str, mask: bool, store_path: str, as_json
     Example:
       tiering export --month 2026-11 --out tiers-2026-11.parquet
     """
+    from pathlib import Path
+
+    from tiering.errors import InputError
+
+    try:  # as `run` creates the store's folder
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot create the folder: {exc.strerror}") from None
     month, rows = Store(store_path).export(out, month, mask=mask)
     if as_json:
         print_json({"month": month, "out": out, "rows": rows})

@@ -166,7 +166,8 @@ def sla_cmd(tickets: str, now: str | None, out: str | None, policy_path: str | N
         click.echo(f"warning: {provisional} of {result.height} answers are provisional (a year "
                    f"the calendar only guesses; see the warning column)", err=True)
     if as_json:
-        print_json(summary if out is not None else {**summary, "rows": written.to_dicts()})
+        print_json(summary if out is not None else {**summary, "rows": written.with_columns(
+            written["tier"].cast(int, strict=False)).to_dicts()})  # tiers as integers
         return
     if out is None:
         click.echo(written.write_csv(), nl=False)
