@@ -229,3 +229,23 @@ def test_python_m_tiering_and_cli_py_without_a_dependency(tmp_path: Path):
                           env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert done.returncode == 2
     assert "needs the package duckdb" in done.stderr and "pip install -e ." in done.stderr
+
+
+def test_export_with_month_and_effective_tier(store: Path, tmp_path: Path):
+    exe = shutil.which("tiering", path=str(Path(sys.executable).parent)) or "tiering"
+    out = tmp_path / "e.csv"
+    done = subprocess.run([exe, "export", "--store", str(store), "--out", str(out), "--with",
+                           "month", "--with", "effective_tier", "--at", "2026-11-15"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    with open(out, newline="") as f:
+        rows = {r["subscriber_id"]: r for r in csv.DictReader(f)}
+    first = next(iter(rows.values()))
+    assert list(first)[0] == "month" and list(first)[-1] == "effective_tier"
+    # HAND_CHECK.md: 13800000018 is one-star on its own, four-star through customer C100.
+    assert (rows["13800000018"]["month"], rows["13800000018"]["tier"],
+            rows["13800000018"]["effective_tier"]) == ("2026-11", "1", "4")
+    outside = subprocess.run([exe, "export", "--store", str(store), "--out", str(out),
+                              "--with", "effective_tier", "--at", "2026-12-01"],
+                             capture_output=True, text=True, timeout=60)
+    assert outside.returncode == 2 and "not in the exported month" in outside.stderr

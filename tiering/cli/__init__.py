@@ -37,6 +37,7 @@ COMMANDS = {
     "diff": "tiering.cli._insight:diff_cmd",
     "simulate": "tiering.cli._insight:simulate_cmd",
     "report": "tiering.cli._insight:report_cmd",
+    "upgrade": "tiering.cli._store:upgrade_cmd",
 }
 
 

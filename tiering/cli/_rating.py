@@ -272,15 +272,23 @@ def thresholds_cmd(month: str | None, store_path: str, as_json: bool) -> None:
               help="Output file: .parquet or .csv.")
 @click.option("--mask", is_flag=True,
               help="Star the middle of subscriber ids (138****8000): they are personal data.")
+@click.option("--with", "extra", type=click.Choice(["month", "effective_tier"]),
+              multiple=True, help="Add a column: the month (first) or each line's effective "
+              "tier, highest applies, on --at (last). Repeat for both.")
+@click.option("--at", "at_date", type=click.DateTime(["%Y-%m-%d"]), metavar="DATE",
+              help="Date of the effective tier (default: the month's first day; it must lie "
+                   "in the month).")
 @store_option
 @json_option
 @handle_errors
-def export_cmd(month: str | None, out: str, mask: bool, store_path: str, as_json: bool) -> None:
+def export_cmd(month: str | None, out: str, mask: bool, extra: tuple[str, ...],
+               at_date: Any, store_path: str, as_json: bool) -> None:
     """Write a month's per-subscriber rows (the SPEC section 7 columns) to Parquet or CSV.
 
     \b
     Example:
       tiering export --month 2026-11 --out tiers-2026-11.parquet
+      tiering export --month 2026-11 --with month --with effective_tier --out t.csv
     """
     from pathlib import Path
 
@@ -290,7 +298,18 @@ def export_cmd(month: str | None, out: str, mask: bool, store_path: str, as_json
         Path(out).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"--out {out}: cannot create the folder: {exc.strerror}") from None
-    month, rows = Store(store_path).export(out, month, mask=mask)
+    store = Store(store_path)
+    on = None
+    if "effective_tier" in extra:
+        from datetime import date
+
+        month = store.run_record(month)["month"]
+        first = date.fromisoformat(f"{month}-01")
+        on = at_date.date() if at_date else first
+        if (on.year, on.month) != (first.year, first.month):
+            raise InputError(f"--at {on}: not in the exported month {month}")
+    month, rows = store.export(out, month, mask=mask, with_month="month" in extra,
+                               effective_on=on)
     if as_json:
         print_json({"month": month, "out": out, "rows": rows})
     else:

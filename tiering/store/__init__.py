@@ -154,11 +154,13 @@ class Store:
         with publishing(self.path) as pub:
             pub.drop_month(month)
 
-    def export(self, out: str | Path, month: str | None = None, *, mask: bool = False
+    def export(self, out: str | Path, month: str | None = None, *, mask: bool = False,
+               with_month: bool = False, effective_on: date | None = None
                ) -> tuple[str, int]:
         """Write a month's per-subscriber rows (SPEC section 7 columns) to Parquet or CSV;
-        ``mask`` stars the middle of every subscriber id. The folder is created if needed;
-        a failed export leaves no file behind."""
+        ``mask`` stars the middle of every subscriber id; ``with_month`` adds the month as
+        the first column, ``effective_on`` each line's effective tier on that date as the
+        last. The folder is created if needed; a failed export leaves no file behind."""
         import pyarrow.csv as pcsv
         import pyarrow.parquet as pq
 
@@ -169,12 +171,14 @@ class Store:
         suffix = out.suffix.lower()
         if suffix not in (".parquet", ".csv"):
             raise StoreError(f"{out}: export writes .parquet or .csv files")
-        columns = ", ".join(LINE_COLUMNS)
+        columns = ", ".join(f"l.{c}" for c in LINE_COLUMNS)
         if mask:
-            columns = columns.replace("subscriber_id,",
-                                      f"{mask_sql('subscriber_id')} AS subscriber_id,", 1)
+            columns = columns.replace("l.subscriber_id,",
+                                      f"{mask_sql('l.subscriber_id')} AS subscriber_id,", 1)
+        if with_month:
+            columns = f"l.month, {columns}"
         with self.reader() as reader:
-            month, table = reader.month_table(month, columns)
+            month, table = reader.month_table(month, columns, effective_on=effective_on)
         tmp = out.with_name(f".{out.name}.tmp")
         try:
             out.parent.mkdir(parents=True, exist_ok=True)

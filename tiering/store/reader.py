@@ -194,13 +194,23 @@ class StoreReader:
 
     @_retried
     def month_table(self, month: str | None = None, columns: str = "* EXCLUDE (month)",
-                    ) -> tuple[str, Any]:
-        """A month's lines as an Arrow table of ``columns`` (fixed SQL text), in id order."""
+                    *, effective_on: date | None = None) -> tuple[str, Any]:
+        """A month's lines as an Arrow table of ``columns`` (fixed SQL text over ``lines``
+        as ``l``), in id order; with ``effective_on``, each line's effective tier on that
+        date follows as ``effective_tier``."""
         with self._lock:
             con = self.connection()
             month = self._resolve(month)
-            return month, con.sql(f"SELECT {columns} FROM lines WHERE month = ? "
-                                  "ORDER BY subscriber_id", params=[month]).to_arrow_table()
+            params: dict[str, Any] = {"month": month}
+            if effective_on is None:
+                sql = f"SELECT {columns} FROM lines l WHERE l.month = $month"
+            else:
+                params["on"] = effective_on
+                sql = (f"SELECT {columns}, e.effective_tier FROM lines l JOIN "
+                       f"({effective_sql(REQUESTS_OF_MONTH)}) e USING (subscriber_id) "
+                       "WHERE l.month = $month")
+            return month, con.sql(f"{sql} ORDER BY l.subscriber_id", params=params
+                                  ).to_arrow_table()
 
     def run_record(self, month: str | None = None) -> dict[str, Any]:
         with self._lock:
@@ -454,6 +464,8 @@ REQUESTS_REGISTERED = (f"SELECT i, subscriber_id, $month::VARCHAR AS month, $on:
 REQUESTS_OF_CUSTOMERS = ("SELECT row_number() OVER () AS i, subscriber_id, month, "
                          "$on::DATE AS on_date FROM lines "
                          "WHERE month = $month AND customer_id IN (SELECT unnest($ids::VARCHAR[]))")
+REQUESTS_OF_MONTH = ("SELECT row_number() OVER () AS i, subscriber_id, month, "
+                     "$on::DATE AS on_date FROM lines WHERE month = $month")
 # A ticket takes the tiers of the latest stored month not after the month it opened in.
 REQUESTS_DATED = ("SELECT q.i, q.subscriber_id, (SELECT max(r.month) FROM runs r "
                   "WHERE r.month <= strftime(q.on_date, '%Y-%m')) AS month, q.on_date "

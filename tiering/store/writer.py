@@ -122,10 +122,11 @@ class Publication:
 
 
 @contextlib.contextmanager
-def publishing(catalog: Path) -> Iterator[Publication]:
+def publishing(catalog: Path, *, replace: bool = False) -> Iterator[Publication]:
     """Hold the store's lock and yield a :class:`Publication`; when the block ends without
     an error, make its changes the store in one atomic step. On any error (or Ctrl-C) the
-    store stays as it was and every file written here is removed."""
+    store stays as it was and every file written here is removed. ``replace`` starts from
+    an empty catalog that replaces whatever file is there (the upgrade of a 0.1 store)."""
     try:
         folder = catalog.parent
         folder.mkdir(parents=True, exist_ok=True)
@@ -144,14 +145,15 @@ def publishing(catalog: Path) -> Iterator[Publication]:
     pub: Publication | None = None
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)  # one writer at a time; readers never wait
-        _remove_leftovers(catalog)
+        if not replace:
+            _remove_leftovers(catalog)
         private.mkdir(mode=0o700)
-        if catalog.exists():
+        if catalog.exists() and not replace:
             shutil.copyfile(catalog, tmp)
         con = duckdb.connect(str(tmp))
         modes.apply(tmp)
         try:
-            if catalog.exists():
+            if catalog.exists() and not replace:
                 check_format(con, catalog)
             con.execute(SCHEMA)
             pub = Publication(catalog, con, modes, _run_id())
