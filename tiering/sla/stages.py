@@ -21,7 +21,7 @@ from tiering.policy import Policy, SlaClass
 from tiering.sla.rule import BREACHED, NONE, OPEN, Core, classify, compute
 
 # error codes of a stage, after those of rule.compute (which a stage can also return)
-ENTERED_BEFORE_OPENED, RESOLVED_BEFORE_ENTERED, NO_ENTRY = 6, 7, 8
+ENTERED_BEFORE_OPENED, RESOLVED_BEFORE_ENTERED, NO_ENTRY, UNKNOWN_STAGE = 6, 7, 8, 9
 STAGE_TEXTS = {ENTERED_BEFORE_OPENED: "stage_entered_at is before opened_at",
                RESOLVED_BEFORE_ENTERED: "resolved_at is before stage_entered_at",
                NO_ENTRY: "a stage needs its stage_entered_at"}
