@@ -48,12 +48,19 @@ def _policy(path: str | None) -> Any:
 @click.option("--pause", "pauses", multiple=True, metavar="START/END",
               help="A pause [START, END); START/ or START/.. while it still runs. Repeatable.")
 @click.option("--now", metavar="ISO", help="Moment of the status (default: the current time).")
+@click.option("--stage", metavar="NAME", help="Stage (node) the ticket is in, e.g. dispatch.")
+@click.option("--stage-entered", metavar="ISO", help="When it entered the stage.")
+@click.option("--handler", metavar="NAME", help="Who handles the stage (shown only).")
+@click.option("--leader", metavar="NAME",
+              help="The handler's direct leader, notified once the stage is overdue.")
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False), metavar="PATH",
               help="Policy TOML (default: the shipped policy).")
 @json_option
 @handle_errors
 def deadline_cmd(tier: int, issue_class: str, opened: str, pauses: tuple[str, ...],
-                 now: str | None, policy_path: str | None, as_json: bool) -> None:
+                 now: str | None, stage: str | None, stage_entered: str | None,
+                 handler: str | None, leader: str | None, policy_path: str | None,
+                 as_json: bool) -> None:
     """Deadline and status of one ticket.
 
     The deadline is the first instant the counted time reaches the class's target for the
@@ -67,13 +74,20 @@ def deadline_cmd(tier: int, issue_class: str, opened: str, pauses: tuple[str, ..
           --pause 2026-09-07T10:00:00+08:00/2026-09-07T15:00:00+08:00 --json
       tiering deadline --tier 1 --class feedback --opened 2026-09-30T17:00:00+08:00 \\
           --pause 2026-10-08T09:00:00+08:00/ --now 2026-10-08T12:00:00+08:00
+      tiering deadline --tier 5 --class maintenance --opened 2026-04-01T10:00:00+08:00 \\
+          --stage dispatch --stage-entered 2026-04-01T10:30:00+08:00 --leader wang
     """
     from tiering.sla import Ticket, status
 
+    if (stage is None) != (stage_entered is None):
+        raise InputError("--stage and --stage-entered go together")
     policy = _policy(policy_path)
     at = _aware(now, "--now") if now is not None else datetime.now(timezone.utc)
     ticket = Ticket(tier=tier, issue_class=issue_class, opened_at=_aware(opened, "--opened"),
-                    pauses=tuple(_pause(p) for p in pauses))
+                    pauses=tuple(_pause(p) for p in pauses), stage=stage,
+                    stage_entered_at=None if stage_entered is None
+                    else _aware(stage_entered, "--stage-entered"),
+                    handler=handler, leader=leader)
     st = status(ticket, at, policy=policy)
     d = st.deadline
     zone = d.opened_at.tzinfo
@@ -82,7 +96,10 @@ def deadline_cmd(tier: int, issue_class: str, opened: str, pauses: tuple[str, ..
         "clock": d.clock, "calendar": d.calendar, "target": d.target, "unit": d.unit,
         "now": at.astimezone(zone), "deadline": d.deadline, "state": st.state,
         "counted_seconds": st.counted_seconds, "remaining_seconds": st.remaining_seconds,
-        "fraction": st.fraction, "escalation": st.escalation, "warning": d.warning,
+        "fraction": st.fraction, "escalation": st.escalation, "stage": stage,
+        "stage_entered_at": ticket.stage_entered_at, "handler": handler, "leader": leader,
+        "stage_deadline": st.stage_deadline, "stage_state": st.stage_state,
+        "notify": st.notify, "warning": d.warning,
     }
     if as_json:
         print_json(doc)
@@ -95,6 +112,11 @@ def deadline_cmd(tier: int, issue_class: str, opened: str, pauses: tuple[str, ..
     click.echo(f"counted    {_hours(st.counted_seconds)} ({st.fraction:.1%} of the target)")
     click.echo(f"remaining  {_hours(st.remaining_seconds)}")
     click.echo(f"escalation {st.escalation or '-'}")
+    if stage is not None:
+        due = st.stage_deadline.isoformat() if st.stage_deadline else "not fixed: paused"
+        click.echo(f"stage      {stage} (handler {handler or '-'}): due {due}, "
+                   f"{st.stage_state}")
+        click.echo(f"notify     {st.notify or '-'}")
     if d.warning:
         click.echo(f"warning    {d.warning}")
         click.echo(f"warning: {d.warning}", err=True)
@@ -206,7 +228,7 @@ def _write(frame: Any, out: str) -> None:
 
 
 def _as_text(result: Any, policy: Any) -> Any:
-    """The deadline as ISO-8601 text with offset, each in its class's clock zone."""
+    """The deadlines as ISO-8601 text with offset, each in its class's clock zone."""
     import polars as pl
 
     from tiering.clock import get_clock
@@ -216,12 +238,17 @@ def _as_text(result: Any, policy: Any) -> Any:
         cls = policy.sla.classes.get(name)
         if cls is not None:
             by_zone.setdefault(get_clock(cls, policy).timezone, []).append(name)
-    text: Any = pl.lit(None, pl.String)
-    for zone, names in by_zone.items():
-        text = pl.when(pl.col("issue_class").cast(pl.String).str.strip_chars().is_in(names)).then(
-            pl.col("deadline").dt.convert_time_zone(zone).dt.to_string(ISO_FORMAT)
-        ).otherwise(text)
-    return result.with_columns(text.alias("deadline"))
+
+    def text(column: str) -> Any:
+        out: Any = pl.lit(None, pl.String)
+        for zone, names in by_zone.items():
+            out = pl.when(pl.col("issue_class").cast(pl.String).str.strip_chars()
+                          .is_in(names)).then(
+                pl.col(column).dt.convert_time_zone(zone).dt.to_string(ISO_FORMAT)
+            ).otherwise(out)
+        return out.alias(column)
+
+    return result.with_columns(text("deadline"), text("stage_deadline"))
 
 
 def _tiers_from_store(frame: Any, store_path: str, source: str, zone: str) -> Any:
