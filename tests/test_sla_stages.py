@@ -6,7 +6,6 @@ year), so nothing here depends on the release of the ``holidays`` package."""
 
 from __future__ import annotations
 
-import tomllib
 from datetime import datetime
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -16,9 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from test_sla_pauses import CLASSES, MIN, REF_CALENDAR, SETTINGS, as_ticket, ticket_st
+from test_sla_pauses import MIN, SETTINGS, as_ticket, ref_policy, ticket_st
 from tiering.errors import InputError, PolicyError, SlaLookupError
-from tiering.policy import Policy, load_policy, parse_policy, policy_from_text
+from tiering.policy import Policy, load_policy, policy_from_text
 from tiering.sla import Ticket, deadlines, status
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -42,10 +41,7 @@ reply = "rest"
 
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory: pytest.TempPathFactory) -> Policy:
-    d = tmp_path_factory.mktemp("ref")
-    (d / "ref.toml").write_text(REF_CALENDAR)
-    text = resources.files("tiering.data").joinpath("default_policy.toml").read_text("utf-8")
-    return parse_policy(tomllib.loads(text + CLASSES + STAGES), source="test", base_dir=d)
+    return ref_policy(tmp_path_factory, STAGES)
 
 
 def sh(*a: int) -> datetime:
