@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from bench import lookup, machine, rating, report
+from bench import history, lookup, machine, rating, report
 from bench.extract import DEFAULT_DATA_DIR, MONTH, Extract, ensure_extract, warm_page_cache
 from bench.measure import ChildFailed
 
@@ -25,7 +25,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     look.add_argument("--store", type=Path,
                       help="an existing store of this extract (default: rate one, untimed)")
     commands.add_parser("sla", help="time SLA deadlines: scalar calls and the vectorized path")
-    for cmd in (run, look):
+    hist = commands.add_parser("history", help="twelve months into one store, then re-runs: "
+                               "bytes written, time and size per run")
+    for cmd in (run, look, hist):
         cmd.add_argument("--subscribers", type=int, required=True)
         cmd.add_argument("--seed", type=int, default=7)
         cmd.add_argument("--sorted-ids", action="store_true",
@@ -70,11 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     extract = ensure_extract(args.subscribers, args.seed, args.sorted_ids, args.data_dir)
     warm_page_cache(extract)
     try:
-        doc = run_doc(extract, args) if args.command == "run" else lookup_doc(extract, args)
+        if args.command == "history":
+            doc = {"command": "history", "extract": describe_extract(extract, args),
+                   "machine": machine.describe(), **history.measure(extract)}
+        else:
+            doc = run_doc(extract, args) if args.command == "run" else lookup_doc(extract, args)
     except ChildFailed as exc:
         print(f"a benchmark process failed: {exc}", file=sys.stderr)
         return 2
-    text = report.run_text(doc) if args.command == "run" else report.lookup_text(doc)
+    text = {"run": report.run_text, "lookup": report.lookup_text,
+            "history": history.text}[args.command](doc)
     print(json.dumps(doc, indent=2) if args.json else text)
     if args.command == "run" and not doc["agreement"]["ok"]:
         print("the anchor and the engine disagree:\n  "

@@ -18,6 +18,7 @@ class Sample:
     wall_s: float
     peak_rss_bytes: int
     stdout: str
+    written_bytes: int = 0  # what the process wrote to disk (its rusage's blocks out)
 
 
 @dataclass(slots=True)
@@ -55,7 +56,7 @@ def run_child(argv: Sequence[str]) -> Sample:
             raise ChildFailed(f"{' '.join(argv)}\nexited with {done.returncode}:\n"
                               f"{done.stderr[-4000:]}")
         usage = json.loads(usage_file.read_text())
-    return Sample(usage["wall_s"], usage["peak_rss_bytes"], done.stdout)
+    return Sample(usage["wall_s"], usage["peak_rss_bytes"], done.stdout, usage["written_bytes"])
 
 
 def alternate(contenders: Sequence[tuple[str, Callable[[int], Sequence[str]]]],

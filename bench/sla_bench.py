@@ -30,11 +30,15 @@ clock = "business"
 calendar = "CN"
 unit = "h"
 targets = [4, 8, 16, 24, 40]
+
+[sla.classes.repair.stages]
+accept = 1
+reply = "rest"
 """
 
 
 def bench_policy() -> Policy:
-    """The default policy plus an `h` class on the business clock."""
+    """The default policy plus an `h` class on the business clock (with stages)."""
     import tomllib
 
     text = resources.files("tiering.data").joinpath("default_policy.toml").read_text("utf-8")
@@ -69,6 +73,9 @@ def tickets(n: int, seed: int = 1) -> pl.DataFrame:
     paused = rng.random(n) < 0.2
     p_start = opened + rng.integers(0, 3 * 86_400, n) * 1_000_000
     p_end = p_start + rng.integers(600, 86_400, n) * 1_000_000
+    # every class has accept and reply; half the tickets in each, entered within 2 h
+    stage = np.array(["accept", "reply"])[rng.integers(0, 2, n)]
+    entered = opened + rng.integers(0, 2 * 3_600, n) * 1_000_000
     df = pl.DataFrame({
         "tier": rng.integers(1, 6, n),
         "issue_class": classes,
@@ -76,9 +83,11 @@ def tickets(n: int, seed: int = 1) -> pl.DataFrame:
         "ps": pl.Series(p_start).cast(pl.Datetime("us", "Asia/Shanghai")),
         "pe": pl.Series(p_end).cast(pl.Datetime("us", "Asia/Shanghai")),
         "paused": paused,
+        "stage": stage,
+        "stage_entered_at": pl.Series(entered).cast(pl.Datetime("us", "Asia/Shanghai")),
     })
     return df.select(
-        "tier", "issue_class", "opened_at",
+        "tier", "issue_class", "opened_at", "stage", "stage_entered_at",
         pl.when("paused").then(pl.concat_list(pl.struct(start="ps", end="pe")))
         .otherwise(pl.lit([], pl.List(pl.Struct({"start": pl.Datetime("us", "Asia/Shanghai"),
                                                    "end": pl.Datetime("us", "Asia/Shanghai")}))))
@@ -94,7 +103,7 @@ def vectorized(policy: Policy, n: int) -> None:
     out = deadlines(df, now=now, policy=policy)
     business = df["issue_class"].is_in(["feedback", "repair"]).sum()
     print(f"vectorized deadlines {n:,} tickets ({business:,} on the business clock, "
-          f"{int(df['pauses'].list.len().gt(0).sum()):,} with a pause, "
+          f"{int(df['pauses'].list.len().gt(0).sum()):,} with a pause, all with a stage, "
           f"{out['error'].null_count():,} computed): {best:.3f} s (best of 3) = "
           f"{n / best:,.0f} tickets/s on one core")
 

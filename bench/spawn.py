@@ -26,7 +26,8 @@ def main(usage_file: str, argv: list[str]) -> int:
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     with open(usage_file, "w") as f:
-        json.dump({"wall_s": wall, "peak_rss_bytes": usage.ru_maxrss * 1024}, f)  # KiB
+        json.dump({"wall_s": wall, "peak_rss_bytes": usage.ru_maxrss * 1024,  # KiB
+                   "written_bytes": usage.ru_oublock * 512}, f)  # 512-byte blocks
     return proc.returncode
 
 

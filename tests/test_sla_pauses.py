@@ -59,12 +59,17 @@ file = "ref.toml"
 """
 
 
-@pytest.fixture(scope="module")
-def policy(tmp_path_factory: pytest.TempPathFactory) -> Policy:
+def ref_policy(tmp_path_factory: pytest.TempPathFactory, extra: str = "") -> Policy:
+    """The shipped policy plus the reference classes on the calendar file (and ``extra``)."""
     d = tmp_path_factory.mktemp("ref")
     (d / "ref.toml").write_text(REF_CALENDAR)
     text = resources.files("tiering.data").joinpath("default_policy.toml").read_text("utf-8")
-    return parse_policy(tomllib.loads(text + CLASSES), source="test", base_dir=d)
+    return parse_policy(tomllib.loads(text + CLASSES + extra), source="test", base_dir=d)
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory: pytest.TempPathFactory) -> Policy:
+    return ref_policy(tmp_path_factory)
 
 
 def sh(*a: int) -> datetime:

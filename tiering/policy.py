@@ -70,16 +70,31 @@ class RatingPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Stage:
+    """A node of the work order (seed 000: accept, dispatch, handle, reply) with its time
+    limit in the class's unit, per tier, top tier first. ``rest``: until the ticket's deadline,
+    held as the class's targets (a stage deadline is never later than the ticket's)."""
+
+    name: str
+    limits: tuple[int, ...]
+    rest: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class SlaClass:
     name: str
     clock: str
     unit: str
     targets: tuple[int, ...]  # top tier first
     calendar: str | None
+    stages: tuple[Stage, ...] = ()  # in the order a ticket passes them
 
     def target(self, tier: int) -> int:
         """The target (in ``unit``) for a tier given in stars (top tier = len(targets))."""
         return self.targets[len(self.targets) - tier]
+
+    def stage(self, name: str) -> Stage | None:
+        return next((s for s in self.stages if s.name == name), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +307,8 @@ def _sla(v: _Validator, s: dict[str, Any], raw: dict[str, Any], base_dir: Path |
             if targets[i - 1] > targets[i]:
                 v.fail(f"{f}.targets[{i - 1}]", f"a higher tier gets a longer target than the "
                        f"tier below it ({targets[i - 1]} > {targets[i]})")
-        classes[name] = SlaClass(name, clock, unit, targets, calendar)
+        stages = _stages(v, c.get("stages"), f, targets, unit, bool(steps))
+        classes[name] = SlaClass(name, clock, unit, targets, calendar, stages)
     unknown = s.get("unknown_years", "provisional")
     if unknown not in UNKNOWN_YEARS:
         v.fail("sla.unknown_years", f"must be one of {', '.join(UNKNOWN_YEARS)}, got {unknown!r}")
@@ -303,6 +319,43 @@ def _sla(v: _Validator, s: dict[str, Any], raw: dict[str, Any], base_dir: Path |
         classes=classes,
         calendars=calendars,
     )
+
+
+def _stages(v: _Validator, raw: Any, f: str, targets: tuple[int, ...], unit: str,
+            has_ladder: bool) -> tuple[Stage, ...]:
+    """``[sla.classes.NAME.stages]``: ``stage = limit`` in the order written (TOML keeps the
+    order of a table's keys), a limit being a whole number of the class's unit for every tier,
+    a list per tier (top first), or ``"rest"``."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not raw:
+        v.fail(f"{f}.stages", "must be a table of stage = limit (a number, a list per tier, "
+               "or \"rest\")")
+    if not has_ladder:
+        v.fail(f"{f}.stages", "stages need sla.escalation: its last step is notified when an "
+               "overdue stage has no leader")
+    out = []
+    for name, limit in raw.items():
+        g = f"{f}.stages.{name}"
+        if limit == "rest":
+            out.append(Stage(name, targets, rest=True))
+            continue
+        if isinstance(limit, list):
+            if len(limit) != len(targets):
+                v.fail(g, f"needs one limit per tier ({len(targets)}), got {len(limit)}")
+            limits = tuple(v.integer(x, f"{g}[{i}]", minimum=1) for i, x in enumerate(limit))
+            names = [f"{g}[{i}]" for i in range(len(limit))]
+        else:
+            if isinstance(limit, str):
+                v.fail(g, f"must be a number, a list per tier or \"rest\", got {limit!r}")
+            limits = (v.integer(limit, g, minimum=1),) * len(targets)
+            names = [g] * len(targets)
+        for x, t, n in zip(limits, targets, names):
+            if x > t:
+                v.fail(n, f"a stage limit is never beyond the class target ({x} {unit} > "
+                       f"{t} {unit})")
+        out.append(Stage(name, limits))
+    return tuple(out)
 
 
 def _is_zone(name: str) -> bool:

@@ -81,8 +81,12 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
+def json_text(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, default=_default, indent=2)
+
+
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, default=_default, indent=2))
+    click.echo(json_text(data))
 
 
 class MonthType(click.ParamType):

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tiering.cli._common import handle_errors, json_option, print_json
+from tiering.cli._common import handle_errors, json_option, json_text, print_json
 from tiering.errors import InputError
 
 ISO_EXAMPLE = "2026-10-01T17:30:00+08:00"
@@ -48,12 +48,19 @@ def _policy(path: str | None) -> Any:
 @click.option("--pause", "pauses", multiple=True, metavar="START/END",
               help="A pause [START, END); START/ or START/.. while it still runs. Repeatable.")
 @click.option("--now", metavar="ISO", help="Moment of the status (default: the current time).")
+@click.option("--stage", metavar="NAME", help="Stage (node) the ticket is in, e.g. dispatch.")
+@click.option("--stage-entered", metavar="ISO", help="When it entered the stage.")
+@click.option("--handler", metavar="NAME", help="Who handles the stage (shown only).")
+@click.option("--leader", metavar="NAME",
+              help="The handler's direct leader, notified once the stage is overdue.")
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False), metavar="PATH",
               help="Policy TOML (default: the shipped policy).")
 @json_option
 @handle_errors
 def deadline_cmd(tier: int, issue_class: str, opened: str, pauses: tuple[str, ...],
-                 now: str | None, policy_path: str | None, as_json: bool) -> None:
+                 now: str | None, stage: str | None, stage_entered: str | None,
+                 handler: str | None, leader: str | None, policy_path: str | None,
+                 as_json: bool) -> None:
     """Deadline and status of one ticket.
 
     The deadline is the first instant the counted time reaches the class's target for the
@@ -67,13 +74,20 @@ def deadline_cmd(tier: int, issue_class: str, opened: str, pauses: tuple[str, ..
           --pause 2026-09-07T10:00:00+08:00/2026-09-07T15:00:00+08:00 --json
       tiering deadline --tier 1 --class feedback --opened 2026-09-30T17:00:00+08:00 \\
           --pause 2026-10-08T09:00:00+08:00/ --now 2026-10-08T12:00:00+08:00
+      tiering deadline --tier 5 --class maintenance --opened 2026-04-01T10:00:00+08:00 \\
+          --stage dispatch --stage-entered 2026-04-01T10:30:00+08:00 --leader wang
     """
     from tiering.sla import Ticket, status
 
+    if (stage is None) != (stage_entered is None):
+        raise InputError("--stage and --stage-entered go together")
     policy = _policy(policy_path)
     at = _aware(now, "--now") if now is not None else datetime.now(timezone.utc)
     ticket = Ticket(tier=tier, issue_class=issue_class, opened_at=_aware(opened, "--opened"),
-                    pauses=tuple(_pause(p) for p in pauses))
+                    pauses=tuple(_pause(p) for p in pauses), stage=stage,
+                    stage_entered_at=None if stage_entered is None
+                    else _aware(stage_entered, "--stage-entered"),
+                    handler=handler, leader=leader)
     st = status(ticket, at, policy=policy)
     d = st.deadline
     zone = d.opened_at.tzinfo
@@ -82,7 +96,10 @@ def deadline_cmd(tier: int, issue_class: str, opened: str, pauses: tuple[str, ..
         "clock": d.clock, "calendar": d.calendar, "target": d.target, "unit": d.unit,
         "now": at.astimezone(zone), "deadline": d.deadline, "state": st.state,
         "counted_seconds": st.counted_seconds, "remaining_seconds": st.remaining_seconds,
-        "fraction": st.fraction, "escalation": st.escalation, "warning": d.warning,
+        "fraction": st.fraction, "escalation": st.escalation, "stage": stage,
+        "stage_entered_at": ticket.stage_entered_at, "handler": handler, "leader": leader,
+        "stage_deadline": st.stage_deadline, "stage_state": st.stage_state,
+        "notify": st.notify, "warning": d.warning,
     }
     if as_json:
         print_json(doc)
@@ -95,6 +112,11 @@ def deadline_cmd(tier: int, issue_class: str, opened: str, pauses: tuple[str, ..
     click.echo(f"counted    {_hours(st.counted_seconds)} ({st.fraction:.1%} of the target)")
     click.echo(f"remaining  {_hours(st.remaining_seconds)}")
     click.echo(f"escalation {st.escalation or '-'}")
+    if stage is not None:
+        due = st.stage_deadline.isoformat() if st.stage_deadline else "not fixed: paused"
+        click.echo(f"stage      {stage} (handler {handler or '-'}): due {due}, "
+                   f"{st.stage_state}")
+        click.echo(f"notify     {st.notify or '-'}")
     if d.warning:
         click.echo(f"warning    {d.warning}")
         click.echo(f"warning: {d.warning}", err=True)
@@ -106,7 +128,44 @@ def _hours(seconds: float) -> str:
     return f"{sign}{minutes // 60}h{minutes % 60:02d}m"
 
 
-@click.command("sla")
+class _SlaGroup(click.Group):
+    """``tiering sla TICKETS`` (each ticket's status, the command it always was) and
+    ``tiering sla report TICKETS``: a first word that names no subcommand goes, with
+    everything after it, to the status command, so its options may come first as before."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = [STATUS, *args]
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        # the status command is `tiering sla` itself in usage lines and errors
+        return ("" if name == STATUS else name), cmd, rest
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [n for n in super().list_commands(ctx) if n != STATUS]
+
+
+STATUS = "status"
+
+
+class _BareContext(click.Context):
+    @property
+    def command_path(self) -> str:
+        return super().command_path.rstrip()  # `tiering sla`, not `tiering sla status`
+
+
+class _StatusCommand(click.Command):
+    context_class = _BareContext
+
+
+@click.group("sla", cls=_SlaGroup)
+def sla_cmd() -> None:
+    """Deadlines and status for a file of tickets; `tiering sla report` assesses them."""
+
+
+@sla_cmd.command(STATUS, cls=_StatusCommand, hidden=True)
 @click.argument("tickets", type=click.Path(exists=True, dir_okay=False))
 @click.option("--now", metavar="ISO", help="Moment of the status (default: the current time).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE",
@@ -120,15 +179,18 @@ def _hours(seconds: float) -> str:
               help="Compute the well-formed rows; a malformed row gets its error text.")
 @json_option
 @handle_errors
-def sla_cmd(tickets: str, now: str | None, out: str | None, policy_path: str | None,
-            store_path: str | None, skip_bad: bool, as_json: bool) -> None:
-    """Deadlines and status for a file of tickets (CSV or Parquet).
+def status_cmd(tickets: str, now: str | None, out: str | None, policy_path: str | None,
+               store_path: str | None, skip_bad: bool, as_json: bool) -> None:
+    """Deadlines and status for a file of tickets (CSV or Parquet); `tiering sla report
+    TICKETS --now ISO` gives the compliance report (see `tiering sla report --help`).
 
     Columns: ticket_id, tier (stars at opening), issue_class, opened_at (ISO-8601 with
-    offset); optional resolved_at, subscriber_id, and pauses (CSV text
-    START/END;START/END, START/ while running; Parquet a list of struct{start, end}).
-    Adds deadline, state (on_track, warning, breached, paused, met), counted_seconds,
-    remaining_seconds, fraction, escalation, error and warning (a provisional answer). A
+    offset); optional resolved_at, subscriber_id, pauses (CSV text START/END;START/END,
+    START/ while running; Parquet a list of struct{start, end}) and the stage the ticket is
+    in: stage, stage_entered_at, handler, leader. Adds deadline, state (on_track, warning,
+    breached, paused, met), counted_seconds, remaining_seconds, fraction, escalation,
+    stage_deadline, stage_state, notify (the leader, or the ladder's last step, once the
+    stage is overdue), error and warning (a provisional answer). A
     ticket that cannot be computed (unknown class or tier, a date outside the calendar's
     years) gets an error text and no deadline; the others are computed and the count is
     reported. Malformed input stops with exit 2 naming the file, row (1 = first ticket),
@@ -145,12 +207,7 @@ def sla_cmd(tickets: str, now: str | None, out: str | None, policy_path: str | N
 
     policy = _policy(policy_path)
     at = _aware(now, "--now") if now is not None else datetime.now(timezone.utc)
-    frame = _read(Path(tickets))
-    missing = [c for c in ("ticket_id", "tier", "issue_class", "opened_at")
-               if c not in frame.columns]
-    if missing:
-        raise InputError(f"{tickets}: missing column {missing[0]!r} (needs ticket_id, tier, "
-                         f"issue_class, opened_at)")
+    frame = _tickets(tickets)
     if store_path is not None:
         frame = _tiers_from_store(frame, store_path, tickets, policy.sla.timezone)
     result = deadlines(frame, now=at, policy=policy, source=tickets, skip_bad=skip_bad)
@@ -177,6 +234,109 @@ def sla_cmd(tickets: str, now: str | None, out: str | None, policy_path: str | N
                err=out is None)
     if out is not None:
         click.echo(f"wrote {out}")
+
+
+def _tickets(tickets: str) -> Any:
+    frame = _read(Path(tickets))
+    missing = [c for c in ("ticket_id", "tier", "issue_class", "opened_at")
+               if c not in frame.columns]
+    if missing:
+        raise InputError(f"{tickets}: missing column {missing[0]!r} (needs ticket_id, tier, "
+                         f"issue_class, opened_at)")
+    return frame
+
+
+@sla_cmd.command("report")
+@click.argument("tickets", type=click.Path(exists=True, dir_okay=False))
+@click.option("--now", required=True, metavar="ISO",
+              help="Moment of the assessment: open tickets are judged at it.")
+@click.option("--by", "by", metavar="COLUMN[,COLUMN]",
+              help="Group by these ticket columns (department, handler, region, leader...).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the report to FILE: .json (the --json document), .csv or .parquet.")
+@click.option("--policy", "policy_path", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Policy TOML (default: the shipped policy).")
+@click.option("--skip-bad", is_flag=True,
+              help="Leave malformed rows out instead of stopping (they are counted).")
+@json_option
+@handle_errors
+def report_cmd(tickets: str, now: str, by: str | None, out: str | None,
+               policy_path: str | None, skip_bad: bool, as_json: bool) -> None:
+    """Compliance report of a file of tickets at --now (SPEC 6: assessment and circulation).
+
+    Per group x issue class x tier: tickets, resolved, met (resolved by the deadline),
+    breached (resolved late, or open past the deadline), open and not yet due, the on-time
+    rate met / (met + breached) in percent, the median and 90th percentile (nearest rank) of
+    the fraction of the target used by resolved tickets, the tickets that reached each
+    escalation step and the overdue stages; then totals per group and overall. Rates and
+    fractions are exact decimal text, two places, rounded half up. Tickets that cannot be
+    computed are left out and counted on stderr (`tiering sla` shows why).
+
+    \b
+    Examples:
+      tiering sla report tickets.csv --now 2026-10-31T24:00:00+08:00
+      tiering sla report tickets.parquet --now 2026-11-01T00:00:00+08:00 --by department --json
+      tiering sla report tickets.csv --now 2026-11-01T00:00:00+08:00 --by leader --out r.csv
+    """
+    from tiering.sla.frame import evaluate
+    from tiering.sla.report import check_by, summarize
+
+    policy = _policy(policy_path)
+    at = _aware(now, "--now")
+    frame = _tickets(tickets)
+    columns = [c.strip() for c in by.split(",")] if by else []
+    check_by(frame, columns, tickets)
+    ev = evaluate(frame, at, policy, source=tickets, skip_bad=skip_bad)
+    result = summarize(frame, ev, columns, policy)
+    left_out = int(ev.failed.sum())
+    if left_out:
+        click.echo(f"warning: {left_out} of {frame.height} tickets could not be computed and "
+                   f"are left out (`tiering sla {tickets}` shows the error of each)", err=True)
+    groups = result.filter(~result["total"]).drop("total")
+    totals = result.filter(result["total"]).drop("total")
+    doc = {"now": at, "groups": groups.to_dicts(), "totals": totals.to_dicts()}
+    if out is not None:
+        _write_report(result, doc, out)
+    if as_json:
+        print_json(doc)
+    elif out is None:
+        click.echo(_report_table(result, columns))
+    else:
+        click.echo(f"wrote {out}")
+
+
+def _write_report(result: Any, doc: dict[str, Any], out: str) -> None:
+    import polars as pl
+
+    if out.endswith(".json"):
+        try:
+            Path(out).write_text(json_text(doc) + "\n", "utf-8")
+        except OSError as exc:
+            raise InputError(f"--out {out}: cannot write: {exc}") from None
+        return
+    if out.endswith(".csv"):  # CSV has no structs: one column per escalation step
+        result = result.with_columns(pl.col("escalations").name.prefix_fields("escalated_")
+                                     ).unnest("escalations")
+    _write(result, out)
+
+
+def _report_table(result: Any, by: list[str]) -> str:
+    """The report as a plain table for people: groups, then the totals."""
+    heads = [*by, "class", "tier", "tickets", "resolved", "met", "breached", "open",
+             "on-time %", "p50", "p90", "escalations", "stage overdue"]
+    rows = []
+    for r in result.iter_rows(named=True):
+        esc = ", ".join(f"{k} {v}" for k, v in (r["escalations"] or {}).items())
+        rows.append([*("-" if r[c] is None else str(r[c]) for c in by),
+                     r["issue_class"] or "total", "-" if r["tier"] is None else str(r["tier"]),
+                     *(str(r[c]) for c in ("tickets", "resolved", "met", "breached",
+                                           "open_not_due")),
+                     *(r[c] or "-" for c in ("on_time_rate", "fraction_used_p50",
+                                             "fraction_used_p90")),
+                     esc or "-", str(r["stage_overdue"])])
+    widths = [max(len(x) for x in col) for col in zip(heads, *rows)]
+    return "\n".join("  ".join(x.ljust(w) for x, w in zip(line, widths)).rstrip()
+                     for line in [heads, *rows])
 
 
 def _read(path: Path) -> Any:
@@ -207,7 +367,7 @@ def _write(frame: Any, out: str) -> None:
 
 
 def _as_text(result: Any, policy: Any) -> Any:
-    """The deadline as ISO-8601 text with offset, each in its class's clock zone."""
+    """The deadlines as ISO-8601 text with offset, each in its class's clock zone."""
     import polars as pl
 
     from tiering.clock import get_clock
@@ -217,12 +377,17 @@ def _as_text(result: Any, policy: Any) -> Any:
         cls = policy.sla.classes.get(name)
         if cls is not None:
             by_zone.setdefault(get_clock(cls, policy).timezone, []).append(name)
-    text: Any = pl.lit(None, pl.String)
-    for zone, names in by_zone.items():
-        text = pl.when(pl.col("issue_class").cast(pl.String).str.strip_chars().is_in(names)).then(
-            pl.col("deadline").dt.convert_time_zone(zone).dt.to_string(ISO_FORMAT)
-        ).otherwise(text)
-    return result.with_columns(text.alias("deadline"))
+
+    def text(column: str) -> Any:
+        out: Any = pl.lit(None, pl.String)
+        for zone, names in by_zone.items():
+            out = pl.when(pl.col("issue_class").cast(pl.String).str.strip_chars()
+                          .is_in(names)).then(
+                pl.col(column).dt.convert_time_zone(zone).dt.to_string(ISO_FORMAT)
+            ).otherwise(out)
+        return out.alias(column)
+
+    return result.with_columns(text("deadline"), text("stage_deadline"))
 
 
 def _tiers_from_store(frame: Any, store_path: str, source: str, zone: str) -> Any:

@@ -1,8 +1,9 @@
 """Resolution deadlines (SPEC section 6) for one ticket or a frame of them.
 
 ``rule`` holds the rule over arrays, ``ticket`` the one-ticket API (``deadline``, ``status``),
-``frame`` the vectorized ``deadlines`` over a polars frame. ``import tiering.sla`` does not
-import polars (ticket systems call it in request handlers): the frame face loads on first use.
+``stages`` the per-node limits, ``frame`` the vectorized ``deadlines`` over a polars frame and
+``report`` the compliance report. ``import tiering.sla`` does not import polars (ticket
+systems call it in request handlers): the frame and report faces load on first use.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from tiering.effective import effective_tier
 from tiering.errors import SlaLookupError
 from tiering.sla.ticket import Deadline, Status, Ticket, deadline, parse_pause, status
 
-_LAZY = {"deadlines": "tiering.sla.frame", "instants_us": "tiering.sla.frame"}
+_LAZY = {"deadlines": "tiering.sla.frame", "instants_us": "tiering.sla.frame",
+         "report": "tiering.sla.report"}
 
 __all__ = ["Deadline", "SlaLookupError", "Status", "Ticket", "deadline", "effective_tier",
            "parse_pause", "status", *_LAZY]

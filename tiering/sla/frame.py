@@ -11,7 +11,7 @@ import polars as pl
 from tiering.clock import US, ArrayOps, BusinessCalendar, Clock, get_clock, to_us
 from tiering.effective import default_policy
 from tiering.errors import InputError
-from tiering.policy import Policy
+from tiering.policy import Policy, SlaClass
 from tiering.sla.rule import (
     DEADLINE_BEYOND,
     NONE,
@@ -28,6 +28,15 @@ from tiering.sla.rule import (
     latest_instant,
     provisional_text,
 )
+from tiering.sla.stages import (
+    NO_ENTRY,
+    STAGE_TEXTS,
+    UNKNOWN_STAGE,
+    compute_stage,
+    leader_step,
+    stage_state,
+    unknown_stage_text,
+)
 from tiering.sla.ticket import NO_PAUSES, bad_tier_text, instant, unknown_class_text
 
 ISO_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z")
@@ -43,6 +52,9 @@ class _Tickets:
     pt: np.ndarray  # pauses, sorted by ticket
     ps: np.ndarray
     pe: np.ndarray
+    stage: pl.Series | None  # text, None: no stage column
+    entered: np.ndarray  # stage_entered_at, NONE when absent
+    leader: pl.Series  # text or null
 
 
 def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
@@ -51,21 +63,80 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
     """Deadline and status at ``now`` (default: the current time) for a frame of tickets.
 
     Columns: ``opened_at`` (Datetime with a zone, or ISO text with an offset), ``tier``
-    (stars the ticket opened with), ``issue_class``; optional ``resolved_at`` and ``pauses``
+    (stars the ticket opened with), ``issue_class``; optional ``resolved_at``, ``pauses``
     (a list of struct{start, end}, or text ``START/END;START/END`` with ``START/`` for a
-    running pause). Adds ``deadline, state, counted_seconds, remaining_seconds, fraction,
-    escalation, error, warning``; ``warning`` names the provisional year of an answer
-    that rests on one (``sla.unknown_years``). A ticket that cannot be computed (unknown
-    class or tier, a date
-    outside the calendar's known years) gets a null deadline and an ``error`` text; the
-    others are computed. Malformed input raises :class:`~tiering.errors.InputError` naming
-    ``source``, the row (1-based, header not counted), the column and the value of the first
-    malformed cell, with the count and the first five; with ``skip_bad=True`` the other rows
-    are computed and each malformed row gets its ``error`` text instead.
-    ``deadline`` is in the calendar's zone when all classes used share one, else in the
-    policy's ``sla.timezone``.
+    running pause) and the stage a ticket is in: ``stage``, ``stage_entered_at``, ``leader``
+    (``handler`` and any other column pass through). Adds ``deadline, state,
+    counted_seconds, remaining_seconds, fraction, escalation, stage_deadline, stage_state,
+    notify, error, warning``; ``warning`` names the provisional year of an answer that
+    rests on one (``sla.unknown_years``); ``notify`` is the leader (or the ladder's last
+    step) once the stage is overdue. A ticket that cannot be computed (unknown class, tier
+    or stage, a date outside the calendar's known years) gets a null deadline and an
+    ``error`` text; the others are computed. Malformed input raises
+    :class:`~tiering.errors.InputError` naming ``source``, the row (1-based, header not
+    counted), the column and the value of the first malformed cell, with the count and the
+    first five; with ``skip_bad=True`` the other rows are computed and each malformed row
+    gets its ``error`` text instead. ``deadline`` is in the calendar's zone when all classes
+    used share one, else in the policy's ``sla.timezone``.
     """
     pol = policy if policy is not None else default_policy()
+    r = evaluate(frame, now, pol, source=source, skip_bad=skip_bad)
+    notify = [s.notify for s in pol.sla.escalation]
+    ok = ~r.failed
+    cols = pl.DataFrame({
+        "dl": r.deadline, "counted": r.counted, "target": r.target,
+        "state": pl.Series(STATES).gather(r.state), "step": r.step,
+        "has_dl": ok & (r.deadline != NONE), "ok": ok, "has_step": ok & (r.step >= 0),
+        "sdl": r.stage_deadline, "has_sdl": ok & (r.stage_deadline != NONE),
+        "sstate": pl.Series(STATES).gather(np.maximum(r.stage_state, 0)),
+        "has_stage": ok & (r.stage_state >= 0), "notify": r.notify,
+        "error": r.errors, "warning": r.warnings,
+    })
+
+    def zoned(col: str) -> pl.Expr:
+        return pl.col(col).cast(pl.Datetime("us", "UTC")).dt.convert_time_zone(r.zone)
+
+    added = cols.select(
+        pl.when("has_dl").then(zoned("dl")).alias("deadline"),
+        pl.when("ok").then(pl.col("state")).alias("state"),
+        pl.when("ok").then(pl.col("counted") / US).alias("counted_seconds"),
+        pl.when("ok").then((pl.col("target") - pl.col("counted")) / US)
+        .alias("remaining_seconds"),
+        pl.when("ok").then(pl.col("counted") / pl.col("target")).alias("fraction"),
+        (pl.when("has_step").then(pl.lit(pl.Series(notify, dtype=pl.String))
+                                  .gather(pl.col("step").clip(0)))
+         if notify else pl.lit(None, pl.String)).alias("escalation"),
+        pl.when("has_sdl").then(zoned("sdl")).alias("stage_deadline"),
+        pl.when("has_stage").then(pl.col("sstate")).alias("stage_state"),
+        pl.when("ok").then(pl.col("notify")).alias("notify"),
+        pl.col("error"), pl.when("ok").then(pl.col("warning")).alias("warning"),
+    )
+    return frame.drop([c for c in added.columns if c in frame.columns]).hstack(added)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluated:
+    """The rule's answers for a frame, as exact integers (µs) per ticket: what
+    :func:`deadlines` formats and :func:`tiering.sla.report.report` counts."""
+
+    deadline: np.ndarray  # NONE: not fixed
+    counted: np.ndarray
+    target: np.ndarray
+    state: np.ndarray  # index into STATES
+    step: np.ndarray  # escalation step index, -1: none
+    done: np.ndarray  # resolved by now
+    stage_deadline: np.ndarray  # NONE: no stage or not fixed
+    stage_state: np.ndarray  # index into STATES, -1: no stage
+    notify: pl.Series  # who is told of an overdue stage
+    failed: np.ndarray  # not computed: see errors
+    errors: pl.Series
+    warnings: pl.Series
+    zone: str  # of the deadline columns
+
+
+def evaluate(frame: pl.DataFrame, now: datetime | str | None, pol: Policy, *,
+             source: str = "<frame>", skip_bad: bool = False) -> Evaluated:
+    """The rule over a frame of tickets (see :func:`deadlines`), class by class."""
     now_us = to_us(datetime.now(timezone.utc)) if now is None else instant(
         now, "now", pol.sla.timezone, False)
     problems: list[Problem] = []
@@ -85,6 +156,10 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
     target = np.ones(n, np.int64)
     state = np.zeros(n, np.int64)
     step = np.full(n, -1, np.int64)
+    done = np.zeros(n, bool)
+    stage_dl = np.full(n, NONE)
+    stage_st = np.full(n, -1, np.int64)
+    overdue = np.zeros(n, bool)
     failed = (cidx < 0) | ~tier_ok
     errors = pl.repeat(None, n, dtype=pl.String, eager=True).alias("error")
     warnings = pl.repeat(None, n, dtype=pl.String, eager=True).alias("warning")
@@ -98,47 +173,70 @@ def deadlines(frame: pl.DataFrame, now: datetime | str | None = None,
         clock = get_clock(cls, pol)
         zones.add(clock.timezone)
         by_stars = np.array(cls.targets[::-1], np.int64)
-        pt, ps, pe = _pauses_of(t, rows, n)
         core = compute(ArrayOps, clock, cls.unit, by_stars[t.tier[rows] - 1], t.opened[rows],
-                        now_us, t.resolved[rows], (pt, ps, pe))
+                       now_us, t.resolved[rows], _pauses_of(t, rows, n))
         s, e = classify(ArrayOps, core, pol.sla.warning_at_percent, steps_at)
         deadline_us[rows], counted[rows], target[rows] = core.deadline, core.counted, core.target
-        state[rows], step[rows] = s, e
+        state[rows], step[rows], done[rows] = s, e, core.done
         if isinstance(clock, BusinessCalendar):
             warnings = _provisional(warnings, clock, rows, core)
-        bad = np.flatnonzero(core.err)
+        codes, err_at = core.err, core.err_at
+        if t.stage is not None:
+            codes, err_at = codes.copy(), err_at.copy()
+            errors = _stages(t, cls, clock, rows, now_us, core, codes, err_at, errors, n,
+                             stage_dl, stage_st, overdue, pol.sla.warning_at_percent)
+        failed[rows[codes != 0]] = True
+        bad = np.flatnonzero((codes != 0) & (codes != UNKNOWN_STAGE))  # that one has its text
         if len(bad):
-            failed[rows[bad]] = True
-            errors = errors.scatter(rows[bad], _error_texts(clock, core.err[bad],
-                                                            core.err_at[bad]))
+            errors = errors.scatter(rows[bad], _error_texts(clock, codes[bad], err_at[bad]))
     errors = _lookup_errors(errors, t, np.where(skipped, 0, cidx), tier_ok | skipped, pol)
     if problems:
         first = {p.row: p for p in reversed(problems)}
         errors = errors.scatter(list(first), pl.Series([problem_text(p) for p in first.values()],
                                                        dtype=pl.String))
-    out_zone = zones.pop() if len(zones) == 1 else pol.sla.timezone
-    notify = [s.notify for s in pol.sla.escalation]
-    ok = ~failed
-    cols = pl.DataFrame({
-        "dl": deadline_us, "counted": counted, "target": target,
-        "state": pl.Series(STATES).gather(state), "step": step,
-        "has_dl": ok & (deadline_us != NONE), "ok": ok, "has_step": ok & (step >= 0),
-        "error": errors, "warning": warnings,
-    })
-    added = cols.select(
-        pl.when("has_dl").then(pl.col("dl")).cast(pl.Datetime("us", "UTC"))
-        .dt.convert_time_zone(out_zone).alias("deadline"),
-        pl.when("ok").then(pl.col("state")).alias("state"),
-        pl.when("ok").then(pl.col("counted") / US).alias("counted_seconds"),
-        pl.when("ok").then((pl.col("target") - pl.col("counted")) / US)
-        .alias("remaining_seconds"),
-        pl.when("ok").then(pl.col("counted") / pl.col("target")).alias("fraction"),
-        (pl.when("has_step").then(pl.lit(pl.Series(notify, dtype=pl.String))
-                                  .gather(pl.col("step").clip(0)))
-         if notify else pl.lit(None, pl.String)).alias("escalation"),
-        pl.col("error"), pl.when("ok").then(pl.col("warning")).alias("warning"),
-    )
-    return frame.drop([c for c in added.columns if c in frame.columns]).hstack(added)
+    failed |= errors.is_not_null().to_numpy()
+    notify = (pl.select(pl.when(pl.Series(overdue)).then(
+        pl.coalesce(t.leader, pl.lit(leader_step(pol))))).to_series()
+        if overdue.any() else pl.repeat(None, n, dtype=pl.String, eager=True))
+    return Evaluated(deadline=deadline_us, counted=counted, target=target, state=state,
+                     step=step, done=done, stage_deadline=stage_dl, stage_state=stage_st,
+                     notify=notify, failed=failed, errors=errors, warnings=warnings,
+                     zone=zones.pop() if len(zones) == 1 else pol.sla.timezone)
+
+
+def _stages(t: _Tickets, cls: SlaClass, clock: Clock, rows: np.ndarray, now_us: int,
+            core: Core, codes: np.ndarray, err_at: np.ndarray, errors: pl.Series, n: int,
+            stage_dl: np.ndarray, stage_st: np.ndarray, overdue: np.ndarray,
+            warning_at: int) -> pl.Series:
+    """The stages of one class's tickets (those that name one) into ``stage_dl``,
+    ``stage_st`` and ``overdue``, their error codes into ``codes`` and ``err_at``; returns
+    the error texts with those of the unknown stages."""
+    assert t.stage is not None
+    given = t.stage.gather(rows)
+    sidx = given.replace_strict([s.name for s in cls.stages], list(range(len(cls.stages))),
+                                default=-1, return_dtype=pl.Int64).to_numpy()
+    has = given.is_not_null().to_numpy() & (codes == 0)
+    unknown = np.flatnonzero(has & (sidx < 0))
+    if len(unknown):
+        texts = {v: unknown_stage_text(v, cls) for v in given.gather(unknown).unique()}
+        errors = errors.scatter(rows[unknown], pl.Series(
+            [texts[v] for v in given.gather(unknown).to_list()], dtype=pl.String))
+        codes[unknown] = UNKNOWN_STAGE
+    entered = t.entered[rows]
+    codes[has & (sidx >= 0) & (entered == NONE)] = NO_ENTRY
+    local = np.flatnonzero(has & (sidx >= 0) & (entered != NONE))
+    if not len(local):
+        return errors
+    # limits[stage, stars - 1]: the policy lists them top tier first
+    limits = np.array([s.limits[::-1] for s in cls.stages], np.int64)
+    srows = rows[local]
+    sc = compute_stage(ArrayOps, clock, cls.unit, limits[sidx[local], t.tier[srows] - 1],
+                       entered[local], t.opened[srows], now_us, t.resolved[srows],
+                       _pauses_of(t, srows, n), core.deadline[local])
+    st, late = stage_state(ArrayOps, sc, warning_at)
+    stage_dl[srows], stage_st[srows], overdue[srows] = sc.deadline, st, late
+    codes[local], err_at[local] = sc.err, sc.err_at
+    return errors
 
 
 def _provisional(warnings: pl.Series, clock: BusinessCalendar, rows: np.ndarray,
@@ -155,12 +253,13 @@ def _provisional(warnings: pl.Series, clock: BusinessCalendar, rows: np.ndarray,
                                                  dtype=pl.String))
 
 
-FIXED_CODES = [RESOLVED_BEFORE_OPENED, PAUSE_REVERSED, OUT_OF_RANGE]
+FIXED_TEXTS = {**{c: fixed_error_text(c) for c in (RESOLVED_BEFORE_OPENED, PAUSE_REVERSED,
+                                                    OUT_OF_RANGE)}, **STAGE_TEXTS}
 
 
 def _error_texts(clock: Clock, codes: np.ndarray, at: np.ndarray) -> pl.Series:
     if not isinstance(clock, BusinessCalendar):  # only the input checks fail on 24x7
-        return pl.Series([fixed_error_text(int(c)) for c in codes], dtype=pl.String)
+        return pl.Series([FIXED_TEXTS.get(int(c)) for c in codes], dtype=pl.String)
     head, tail = str(clock.out_of_bounds("\x00")).split("\x00")
     df = pl.DataFrame({"code": codes, "at": np.where(at == NONE, 0, at)})
     date = (pl.col("at").cast(pl.Datetime("us", "UTC")).dt.convert_time_zone(clock.timezone)
@@ -171,7 +270,7 @@ def _error_texts(clock: Clock, codes: np.ndarray, at: np.ndarray) -> pl.Series:
         .when(pl.col("code") == DEADLINE_BEYOND)
         .then(pl.lit(str(clock.out_of_bounds(beyond_text(clock)))))
         .otherwise(pl.col("code").replace_strict(
-            FIXED_CODES, [fixed_error_text(c) for c in FIXED_CODES], default=None,
+            list(FIXED_TEXTS), list(FIXED_TEXTS.values()), default=None,
             return_dtype=pl.String))
     ).to_series()
 
@@ -254,10 +353,21 @@ def _read_tickets(frame: pl.DataFrame, source: str,
                     for i in (tier.is_null() & given.is_not_null()).arg_true())
     pt, ps, pe = (_read_pauses(frame, source, problems) if "pauses" in frame.columns
                   else NO_PAUSES)
+    entered = (instants_us(frame["stage_entered_at"], source, "stage_entered_at",
+                           problems=problems)
+               if "stage_entered_at" in frame.columns else np.full(frame.height, NONE))
     problems.sort(key=lambda p: p.row)
     return _Tickets(opened=opened, resolved=resolved, tier=tier.fill_null(0).to_numpy(),
-                    tier_given=tier, issue_class=frame["issue_class"].cast(pl.String)
-                    .str.strip_chars(), pt=pt, ps=ps, pe=pe)
+                    tier_given=tier, issue_class=frame["issue_class"].cast(pl.String).str.strip_chars(), pt=pt, ps=ps,
+                    pe=pe, stage=_text(frame, "stage") if "stage" in frame.columns else None,
+                    entered=entered, leader=_text(frame, "leader"))
+
+
+def _text(frame: pl.DataFrame, name: str) -> pl.Series:
+    """A text column stripped, empty as null (a CSV cell left blank); absent: all null."""
+    if name not in frame.columns:
+        return pl.repeat(None, frame.height, dtype=pl.String, eager=True)
+    return frame[name].cast(pl.String).str.strip_chars().replace("", None)
 
 
 def instants_us(col: pl.Series, source: str, name: str, rows: pl.Series | None = None,

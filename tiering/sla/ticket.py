@@ -41,6 +41,14 @@ from tiering.sla.rule import (
     latest_instant,
     provisional_text,
 )
+from tiering.sla.stages import (
+    NO_ENTRY,
+    STAGE_TEXTS,
+    compute_stage,
+    leader_step,
+    stage_limit,
+    stage_state,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,12 @@ class Ticket:
     opened_at: datetime | str
     pauses: tuple[tuple[datetime | str, datetime | str | None], ...] = ()
     resolved_at: datetime | str | None = None
+    # The node it is in (a stage of its class's policy), since when, who handles it and the
+    # handler's direct leader, who is notified once the stage is overdue (SPEC 6, Stages).
+    stage: str | None = None
+    stage_entered_at: datetime | str | None = None
+    handler: str | None = None
+    leader: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +92,12 @@ class Status:
     remaining_seconds: float  # negative past the deadline
     fraction: float
     escalation: str | None  # the highest ladder step reached
-
+    # With a stage: its deadline (never later than the ticket's; None while a pause leaves
+    # it unfixed), its state (the ticket's vocabulary, breached = overdue) and, once it is
+    # overdue, who is notified: the leader, or the ladder's last step when none is given.
+    stage_deadline: datetime | None = None
+    stage_state: str | None = None
+    notify: str | None = None
 
 
 _CLASS_CACHE: dict[int, tuple[Policy, dict[str, tuple[SlaClass, Clock]]]] = {}
@@ -159,9 +178,19 @@ def _pause_list(pauses: Iterable[tuple[Any, Any] | str], zone_name: str,
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """One ticket's instants in µs, read once for the ticket and again for its stage."""
+
+    opened: int
+    now: int
+    resolved: int
+    spans: list[tuple[int, int]]
+
+
 def _evaluate(tier: int, issue_class: str, opened_at: datetime | str, pauses: Iterable[Any],
               policy: Policy | None, now: datetime | str | None, resolved_at: Any,
-              assume_zone: bool) -> tuple[Policy, SlaClass, Clock, Core, int]:
+              assume_zone: bool) -> tuple[Policy, SlaClass, Clock, Core, _Facts]:
     """``now=None``: the deadline only (it never depends on ``now``), looked at on opening."""
     pol = policy if policy is not None else default_policy()
     cls, clock = _lookup(pol, issue_class, tier)
@@ -171,14 +200,20 @@ def _evaluate(tier: int, issue_class: str, opened_at: datetime | str, pauses: It
     now_us = opened if now is None else instant(now, "now", zn, assume_zone)
     res = NONE if resolved_at is None else instant(resolved_at, "resolved_at", zn, assume_zone)
     core = compute(ScalarOps, clock, cls.unit, cls.target(tier), opened, now_us, res, spans)
+    _raise(clock, core)
+    return pol, cls, clock, core, _Facts(opened, now_us, res, spans)
+
+
+def _raise(clock: Clock, core: Core) -> None:
     code = core.err
+    if code in STAGE_TEXTS:
+        raise InputError(STAGE_TEXTS[code])
     if code in (RESOLVED_BEFORE_OPENED, PAUSE_REVERSED, OUT_OF_RANGE):
         raise InputError(fixed_error_text(code))
     if code:
         assert isinstance(clock, BusinessCalendar)
         raise clock.out_of_bounds(clock.local_date(core.err_at).isoformat()
                                   if code == OUT_OF_YEARS else beyond_text(clock))
-    return pol, cls, clock, core, opened
 
 
 def _make_deadline(cls: SlaClass, clock: Clock, core: Core, tier: int, issue_class: str,
@@ -214,9 +249,9 @@ def deadline(tier: int, issue_class: str, opened_at: datetime | str,
     >>> deadline(3, "feedback", "2026-09-04T18:30:00+08:00").deadline.isoformat()
     '2026-09-09T09:00:00+08:00'
     """
-    _, cls, clock, core, opened = _evaluate(tier, issue_class, opened_at, pauses, policy, None,
-                                            None, assume_zone)
-    return _make_deadline(cls, clock, core, tier, issue_class, opened)
+    _, cls, clock, core, facts = _evaluate(tier, issue_class, opened_at, pauses, policy, None,
+                                           None, assume_zone)
+    return _make_deadline(cls, clock, core, tier, issue_class, facts.opened)
 
 
 def status(ticket: Ticket, now: datetime | str, *, policy: Policy | None = None,
@@ -225,16 +260,33 @@ def status(ticket: Ticket, now: datetime | str, *, policy: Policy | None = None,
     class's clock: working time on a business calendar), fraction used and escalation step.
 
     A resolved ticket's clock stops at ``resolved_at`` (``met`` if resolved by the deadline).
+    With ``ticket.stage``: the stage deadline, its state and who is notified (SPEC 6, Stages;
+    an unknown stage raises :class:`SlaLookupError`, like an unknown class).
     """
-    pol, cls, clock, core, opened = _evaluate(
+    pol, cls, clock, core, facts = _evaluate(
         ticket.tier, ticket.issue_class, ticket.opened_at, ticket.pauses, policy, now,
         ticket.resolved_at, assume_zone)
     state, step = classify(ScalarOps, core, pol.sla.warning_at_percent,
                            [s.at_percent for s in pol.sla.escalation])
     counted, target = core.counted, core.target
+    stage_dl = stage_st = notify = None
+    if ticket.stage is not None:
+        limit = stage_limit(cls, ticket.stage, ticket.tier)
+        if ticket.stage_entered_at is None:
+            raise InputError(STAGE_TEXTS[NO_ENTRY])
+        entered = instant(ticket.stage_entered_at, "stage_entered_at", clock.timezone,
+                          assume_zone)
+        sc = compute_stage(ScalarOps, clock, cls.unit, limit, entered, facts.opened,
+                           facts.now, facts.resolved, facts.spans, core.deadline)
+        _raise(clock, sc)
+        s_state, overdue = stage_state(ScalarOps, sc, pol.sla.warning_at_percent)
+        stage_dl = None if sc.deadline == NONE else from_us(sc.deadline, clock.timezone)
+        stage_st = STATES[s_state]
+        notify = (ticket.leader or leader_step(pol)) if overdue else None
     return Status(
-        deadline=_make_deadline(cls, clock, core, ticket.tier, ticket.issue_class, opened),
+        deadline=_make_deadline(cls, clock, core, ticket.tier, ticket.issue_class, facts.opened),
         state=STATES[state], counted_seconds=counted / US,
         remaining_seconds=(target - counted) / US, fraction=counted / target,
-        escalation=None if step < 0 else pol.sla.escalation[step].notify)
+        escalation=None if step < 0 else pol.sla.escalation[step].notify,
+        stage_deadline=stage_dl, stage_state=stage_st, notify=notify)
 
