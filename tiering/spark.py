@@ -483,7 +483,8 @@ def _reject(source: Input, rows: DataFrame, checks: Checks) -> InputError:
 
 
 def _display(name: str) -> str:
-    return name.removeprefix("file://") if name.startswith("file:///") else name
+    """A local file's path as the user wrote it (Spark says ``file:/x`` or ``file:///x``)."""
+    return "/" + name.removeprefix("file:").lstrip("/") if name.startswith("file:/") else name
 
 
 def _job_error(exc: PySparkException, *inputs: Input) -> InputError:
