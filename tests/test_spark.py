@@ -8,6 +8,7 @@ pyspark is not installed and CI is not set (``.ci/run`` sets it, so CI never ski
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from datetime import date
@@ -234,3 +235,45 @@ def test_empty_and_out_of_window_billing(spark: SparkSession, tmp_path: Path) ->
     assert "no rows (empty input)" in out
     out = _rejected(spark, tmp_path, subs=SUBS, bill=BILL.replace("2026-0", "2024-0"))
     assert "none of its 3 rows falls in the ARPU window" in out
+
+
+def _cli(*args: str):
+    from click.testing import CliRunner
+
+    from tiering.cli import main
+
+    return CliRunner().invoke(main, ["run", "--month", MONTH, *args])
+
+
+def test_cli_writes_the_month_as_a_parquet_directory(spark: SparkSession, tmp_path: Path
+                                                     ) -> None:
+    small = FIXTURES / "small"
+    inputs = ["--billing", str(small / "billing.csv"), "--subscribers",
+              str(small / "subscribers.csv"), "--overrides", str(small / "overrides.csv")]
+    out = tmp_path / "tiers"
+    done = _cli(*inputs, "--engine", "spark", "--out", str(out), "--json")
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.output)
+    embedded = _cli(*inputs, "--store", str(tmp_path / "t.duckdb"), "--json")
+    assert embedded.exit_code == 0, embedded.output
+    want = json.loads(embedded.output)
+    assert doc["partitions"] == want["partitions"] and doc["counts"] == want["counts"]
+    written = pl.read_parquet(out / "part-*.parquet")
+    rated = tiering.rate(MONTH, small / "billing.csv", small / "subscribers.csv",
+                         overrides=small / "overrides.csv")
+    assert _lines(written) == _lines(rated.lines)
+    sidecar = json.loads((out / ts.SIDECAR).read_text())
+    assert sidecar["month"] == MONTH and sidecar["partitions"] == want["partitions"]
+    assert pl.read_parquet(out / ts.OVERRIDES_FILE).equals(rated.overrides)
+    # A second run replaces the directory; a failing one leaves it as it was.
+    assert _cli(*inputs, "--engine", "spark", "--out", str(out)).exit_code == 0
+    before = sorted(p.name for p in out.iterdir())
+    bad = tmp_path / "bad.csv"
+    bad.write_text("subscriber_id,bill_month,amount\n13800000001,2026-10,1.001\n")
+    failed = _cli("--billing", str(bad), "--subscribers", str(small / "subscribers.csv"),
+                  "--engine", "spark", "--out", str(out))
+    assert failed.exit_code == 2 and "column 'amount'" in failed.output
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert not (tmp_path / "new").exists()
+    refused = _cli(*inputs, "--engine", "spark")
+    assert refused.exit_code == 2 and "--out DIR" in refused.output

@@ -43,11 +43,21 @@ def _stars(tier: int | None, tiers: int = 5) -> str:
               show_default=True, help="Unit of the amount column; fen means integer fen.")
 @click.option("--column", "column_map", multiple=True, metavar="OURS=THEIRS",
               help="Map a column name, e.g. --column subscriber_id=MSISDN (repeatable).")
+@click.option("--engine", type=click.Choice(["embedded", "spark"]), default="embedded",
+              show_default=True, help="embedded: DuckDB and polars on this machine; spark: "
+              "a Spark cluster (pip install 'tiering[spark]'), inputs may be table names.")
+@click.option("--master", default="local[2]", show_default=True,
+              help="With --engine spark: the Spark master (local[N], yarn, spark://...).")
+@click.option("--spark-conf", multiple=True, metavar="KEY=VALUE",
+              help="With --engine spark: a Spark setting (repeatable).")
+@click.option("--out", metavar="DIR",
+              help="With --engine spark: write the month as a Parquet directory.")
 @store_option
 @json_option
 @handle_errors
 def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: str | None,
             policy_path: str | None, amount_unit: str, column_map: tuple[str, ...],
+            engine: str, master: str, spark_conf: tuple[str, ...], out: str | None,
             store_path: str, as_json: bool) -> None:
     """Rate every subscriber for a month and store the result.
 
@@ -59,6 +69,8 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
     Example:
       tiering run --month 2026-11 --billing 'extract/bill_*.parquet' \\
                   --subscribers extract/subscribers.csv --overrides vip.csv
+      tiering run --engine spark --master local[2] --month 2026-11 \\
+                  --billing dw.billing --subscribers dw.subscribers --out tiers/2026-11
     """
     from tiering import __version__
     from tiering.engine import rate
@@ -71,6 +83,15 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
         if not sep:
             raise InputError(f"--column: expected OURS=THEIRS, got {item!r}")
         columns[ours.strip()] = theirs.strip()
+    if engine == "spark":
+        from tiering.cli._spark import run_spark
+
+        run_spark(month, billing, subscribers, overrides, policy_path, amount_unit, columns,
+                  master, spark_conf, out, as_json, _echo_thresholds)
+        return
+    if out is not None:
+        raise InputError("--out is for --engine spark; the embedded engine writes the store "
+                         "(tiering export writes files)")
     started = time.perf_counter()
     tty = sys.stderr.isatty() and not as_json
 
