@@ -206,15 +206,7 @@ def rate(
     policy = policy or load_policy()
     rp = policy.rating
     m = parse_month(month)
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
-
+    started = time.perf_counter()
     subs_in = _renamed(_named(subscribers, "subscribers"), columns)
     bill_in = _renamed(_named(billing, "billing"), columns)
     _require(subs_in, SUBSCRIBER_COLUMNS)
@@ -259,7 +251,7 @@ def rate(
         lines.unpersist()
         lines = repaired
         stats = _stats(lines, rp)
-    lap("aggregate_and_score")
+    scored = time.perf_counter()
     billing_total = int(bill_seen.get["rows"])
     if unknown_rows + stats["window_rows"] == 0:
         raise InputError(
@@ -277,7 +269,8 @@ def rate(
         StorageLevel.MEMORY_AND_DISK)
     tiered.count()  # the customer window runs once, here, not again for every reader
     lines.unpersist()
-    lap("tiers")
+    timings = {"aggregate_and_score": round(scored - started, 3),
+               "tiers": round(time.perf_counter() - scored, 3)}
 
     n_subscribers = int(subs_seen.get["rows"])
     counts = {

@@ -77,17 +77,12 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
     from tiering.errors import InputError
     from tiering.policy import load_policy
 
-    columns = {}
-    for item in column_map:
-        ours, sep, theirs = item.partition("=")
-        if not sep:
-            raise InputError(f"--column: expected OURS=THEIRS, got {item!r}")
-        columns[ours.strip()] = theirs.strip()
+    columns = _pairs(column_map, "--column", "OURS=THEIRS")
     if engine == "spark":
         from tiering.cli._spark import run_spark
 
         run_spark(month, billing, subscribers, overrides, policy_path, amount_unit, columns,
-                  master, spark_conf, out, as_json, _echo_thresholds)
+                  master, _pairs(spark_conf, "--spark-conf", "KEY=VALUE"), out, as_json)
         return
     if out is not None:
         raise InputError("--out is for --engine spark; the embedded engine writes the store "
@@ -110,15 +105,31 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
         print_json({"month": result.month, "store": store_path, "counts": result.counts,
                     "unrated": result.unrated, "seconds": elapsed, **thresholds})
         return
-    c = result.counts
     click.echo(f"rated month {result.month} into {store_path} in {elapsed:.1f} s")
+    _echo_counts(result.counts, result.unrated)
+    _echo_thresholds(thresholds)
+
+
+def _pairs(items: tuple[str, ...], option: str, shape: str) -> dict[str, str]:
+    """``A=B`` options as a mapping."""
+    from tiering.errors import InputError
+
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"{option}: expected {shape}, got {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _echo_counts(c: dict[str, int], unrated: dict[str, int]) -> None:
     click.echo(f"  subscribers {c['subscribers']:,}: rated {c['rated']:,}, unrated "
                f"{c['subscribers'] - c['rated']:,}"
-               + "".join(f", {r} {n:,}" for r, n in result.unrated.items() if n))
+               + "".join(f", {r} {n:,}" for r, n in unrated.items() if n))
     click.echo(f"  billing rows {c['billing_rows']:,}: outside the window "
                f"{c['outside_window_rows']:,}, unknown subscribers "
                f"{c['unknown_subscriber_rows']:,}; overrides {c['overrides']:,}")
-    _echo_thresholds(thresholds)
 
 
 def _echo_thresholds(doc: dict[str, Any]) -> None:

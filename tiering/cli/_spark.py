@@ -6,7 +6,7 @@ Imported only when that engine is asked for, so the plain install never loads py
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import click
 
@@ -16,8 +16,7 @@ from tiering.errors import InputError
 
 def run_spark(month: str, billing: Sequence[str], subscribers: str, overrides: str | None,
               policy_path: str | None, amount_unit: str, columns: Mapping[str, str],
-              master: str, spark_conf: Sequence[str], out: str | None, as_json: bool,
-              echo_thresholds: Callable[[dict], None]) -> None:
+              master: str, conf: Mapping[str, str], out: str | None, as_json: bool) -> None:
     """Rate on Spark and write the month to ``out`` (a Parquet directory)."""
     if out is None:
         # The store's month format (a Parquet file set per month) has not landed on main;
@@ -32,15 +31,10 @@ def run_spark(month: str, billing: Sequence[str], subscribers: str, overrides: s
         raise InputError("--engine spark needs pyspark: pip install 'tiering[spark]' "
                          "(and a Java runtime)") from None
     from tiering import __version__
+    from tiering.cli._rating import _echo_counts, _echo_thresholds
     from tiering.policy import load_policy
     from tiering.thresholds import document
 
-    conf = {}
-    for item in spark_conf:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise InputError(f"--spark-conf: expected KEY=VALUE, got {item!r}")
-        conf[key.strip()] = value.strip()
     policy = load_policy(policy_path)
     started = time.perf_counter()
     # A session already running in this process (a test's, a notebook's) is used, not
@@ -67,13 +61,7 @@ def run_spark(month: str, billing: Sequence[str], subscribers: str, overrides: s
                     "counts": result.counts, "unrated": result.unrated, "seconds": elapsed,
                     "timings": timings, **doc})
         return
-    c = result.counts
     click.echo(f"rated month {result.month} on Spark ({master}) into {out} in {elapsed:.1f} s "
                f"(session start {session_s:.1f} s)")
-    click.echo(f"  subscribers {c['subscribers']:,}: rated {c['rated']:,}, unrated "
-               f"{c['subscribers'] - c['rated']:,}"
-               + "".join(f", {r} {n:,}" for r, n in result.unrated.items() if n))
-    click.echo(f"  billing rows {c['billing_rows']:,}: outside the window "
-               f"{c['outside_window_rows']:,}, unknown subscribers "
-               f"{c['unknown_subscriber_rows']:,}; overrides {c['overrides']:,}")
-    echo_thresholds(doc)
+    _echo_counts(result.counts, result.unrated)
+    _echo_thresholds(doc)
