@@ -1,6 +1,6 @@
 """Run the tiering CLI from a checkout: ``python cli.py run --month ...``."""
 
-from tiering.cli import main
+from tiering.console import main
 
 if __name__ == "__main__":
     main()

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from tiering.policy import Policy, parse_policy
-from tiering.sla import deadline, deadlines
+from tiering.sla import Ticket, deadline, deadlines, status
 
 SH = ZoneInfo("Asia/Shanghai")
 EXTRA_CLASS = """
@@ -48,10 +48,16 @@ def scalar(policy: Policy) -> None:
         runs = timeit.repeat(lambda: deadline(3, cls, opened, policy=policy),
                              number=20_000, repeat=5)
         print(f"scalar deadline  {cls:12s} {min(runs) / 20_000 * 1e6:7.1f} µs/call (best of 5)")
-    pauses = [(datetime(2026, 9, 7, 10, tzinfo=SH), datetime(2026, 9, 7, 15, tzinfo=SH))]
-    runs = timeit.repeat(lambda: deadline(3, "feedback", opened, pauses, policy=policy),
-                         number=5_000, repeat=5)
-    print(f"scalar deadline  feedback + 1 pause {min(runs) / 5_000 * 1e6:7.1f} µs/call")
+    four = [(datetime(2026, 9, 7, h, tzinfo=SH), datetime(2026, 9, 7, h + 1, tzinfo=SH))
+            for h in (10, 13, 15, 17)]
+    now = datetime(2026, 9, 8, 11, tzinfo=SH)
+    for k in (1, 4):
+        for cls in ("feedback", "repair"):
+            ticket = Ticket(3, cls, opened, tuple(four[:k]))
+            runs = timeit.repeat(lambda: status(ticket, now, policy=policy), number=5_000,
+                                 repeat=5)
+            print(f"scalar status    {cls:12s} + {k} pause(s) {min(runs) / 5_000 * 1e6:7.1f} "
+                  f"µs/call (best of 5)")
 
 
 def tickets(n: int, seed: int = 1) -> pl.DataFrame:

@@ -4,6 +4,9 @@ store exactly as it was."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -199,3 +202,207 @@ def test_renamed_column_can_be_mapped(tmp_path: Path, store: Path):
     result = CliRunner().invoke(main, [*args, "--column", "subscriber_id=MSISDN", "--json"])
     assert result.exit_code == 0, result.output
     assert '"rated": 3' in result.output
+
+
+# --- issue 12, input side: each case through the CLI in a real subprocess --------------------
+# New cases: ids that match nothing (5), duplicate header names (6), a file given twice (7),
+# loose months, dates and full-width digits (8), amount overflow (9), CSV fields over 128 KiB
+# (10), policy limits (11), encodings and delimiters (14).
+
+IDS = ("13800138000", "13800138001", "13800138002")
+SUBS_N = "subscriber_id,join_date,status,region\n" + "".join(
+    f"{i},2020-01-15,active,北京\n" for i in IDS)
+BILL_N = "subscriber_id,bill_month,amount\n" + "".join(f"{i},2026-0{n},1{n}.50\n"
+                                                      for n, i in enumerate(IDS, start=1))
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed CLI in its own process, its temporary files under tmp_path/tmp."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir(exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "tiering.cli", *args], capture_output=True,
+                          text=True, env={**os.environ, "TMPDIR": str(scratch)}, timeout=300)
+
+
+def _reject(tmp_path: Path, store: Path, *args: str, subs: str | bytes = SUBS_N,
+            bill: str | bytes = BILL_N) -> str:
+    """Run 2026-11 in a subprocess; assert exit 2, no traceback, the store unchanged and no
+    temporary file left; return stderr."""
+    _write(tmp_path / "s.csv", subs)
+    _write(tmp_path / "b.csv", bill)
+    before = _digest(store)
+    done = _cli(tmp_path, "run", "--month", "2026-11", "--subscribers", str(tmp_path / "s.csv"),
+                "--store", str(store), *(args or ("--billing", str(tmp_path / "b.csv"))))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert _digest(store) == before
+    assert list((tmp_path / "tmp").iterdir()) == []
+    return done.stderr
+
+
+def _write(path: Path, content: str | bytes) -> None:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+
+
+@pytest.mark.parametrize("side", ["billing", "subscribers"])
+def test_ids_that_match_nothing_are_rejected_naming_the_form(tmp_path: Path, store: Path,
+                                                             side: str):
+    spaced = {"billing": {"bill": BILL_N.replace(",2026", " ,2026")},
+              "subscribers": {"subs": SUBS_N.replace(",2020", " ,2020")}}[side]
+    err = _reject(tmp_path, store, **spaced)
+    assert "b.csv: none of its 3 rows in the ARPU window matches a subscriber of" in err
+    assert "ids differ in form (spaces)" in err
+    # An example of each side, masked, the space visible.
+    billing, subscriber = ("'138****000 '", "'138****8000'")[::1 if side == "billing" else -1]
+    assert f"billing id {billing} is subscriber id {subscriber} written another way" in err
+
+
+def test_leading_zeros_are_named(tmp_path: Path, store: Path):
+    err = _reject(tmp_path, store, bill=BILL_N.replace("\n138", "\n0138"))
+    assert "ids differ in form (leading zeros): billing id '013****800" in err
+
+
+def test_most_ids_unmatched_warns_loudly(tmp_path: Path):
+    (tmp_path / "s.csv").write_text(SUBS_N, encoding="utf-8")
+    (tmp_path / "b.csv").write_text(BILL_N.replace("8000,", "8000 ,").replace("8001,", "8001 ,"))
+    done = _cli(tmp_path, "run", "--month", "2026-11", "--billing", str(tmp_path / "b.csv"),
+                "--subscribers", str(tmp_path / "s.csv"), "--store", str(tmp_path / "t.duckdb"))
+    assert done.returncode == 0, done.stderr
+    assert "warning: " in done.stderr and "2 of its 3 rows in the ARPU window match no " \
+           "subscriber" in done.stderr and "ids differ in form (spaces)" in done.stderr
+
+
+@pytest.mark.parametrize("which,header", [
+    ("bill", "subscriber_id,amount,bill_month,amount"),
+    ("subs", "subscriber_id,join_date,status,region,Region"),
+])
+def test_duplicate_header_names(tmp_path: Path, store: Path, which: str, header: str):
+    if which == "bill":
+        err = _reject(tmp_path, store, bill=header + "\nA1,1,2026-01,2\n")
+        assert "b.csv: column 'amount' appears twice in the header" in err
+    else:
+        err = _reject(tmp_path, store, subs=header + "\nA1,2020-01-01,active,x,y\n")
+        assert "s.csv: column 'Region' appears twice in the header (as 'region' too)" in err
+
+
+def test_the_same_billing_file_twice(tmp_path: Path, store: Path):
+    (tmp_path / "bills").mkdir()
+    (tmp_path / "bills" / "b1.csv").write_text(BILL_N)
+    err = _reject(tmp_path, store, "--billing", str(tmp_path / "bills" / "*.csv"), "--billing",
+                  str(tmp_path / "bills" / "b1.csv"))
+    assert "b1.csv: given twice among the billing inputs" in err
+    (tmp_path / "bills" / "copy.csv").write_text(BILL_N)
+    err = _reject(tmp_path, store, "--billing", str(tmp_path / "bills" / "*.csv"))
+    assert "the same content (sha256) as" in err and "its rows would count twice" in err
+
+
+@pytest.mark.parametrize("month", ["2026-01-99", "2026-02-30", "２０２５-１０", "2026/01-01",
+                                   "2026-1", "2026-01 01"])
+def test_loose_bill_months(tmp_path: Path, store: Path, month: str):
+    err = _reject(tmp_path, store, bill=BILL_N.replace("2026-02", month))
+    assert f"b.csv: row 2, column 'bill_month': not a month" in err and repr(month) in err
+
+
+@pytest.mark.parametrize("day", ["2021-02-30", "2021-2-3", "２０２１-０３-０２"])
+def test_loose_join_dates(tmp_path: Path, store: Path, day: str):
+    err = _reject(tmp_path, store, subs=SUBS_N.replace("8001,2020-01-15", f"8001,{day}"))
+    assert "s.csv: row 2, column 'join_date': not a date" in err and repr(day) in err
+
+
+def test_full_width_amounts_are_rejected(tmp_path: Path, store: Path):
+    err = _reject(tmp_path, store, bill=BILL_N.replace("12.50", "１２.５０"))
+    assert "b.csv: row 2, column 'amount'" in err and "'１２.５０'" in err
+
+
+@pytest.mark.parametrize("amount,unit", [("100000000000000.00", "yuan"),
+                                         ("1000000000000", "yuan"),
+                                         ("99999999999999999999", "fen")])
+def test_amount_overflow_names_the_row(tmp_path: Path, store: Path, amount: str, unit: str):
+    bill = BILL_N.replace("12.50", amount)
+    if unit == "fen":
+        bill = bill.replace(".50", "")
+    err = _reject(tmp_path, store, "--billing", str(tmp_path / "b.csv"), "--amount-unit", unit,
+                  bill=bill)
+    assert f"b.csv: row 2, column 'amount'" in err and repr(amount) in err
+
+
+def test_a_sum_past_the_limit_names_the_line(tmp_path: Path, store: Path):
+    bill = BILL_N + "".join(f"13800138001,2026-0{m},900000000000.00\n" for m in (4, 5))
+    err = _reject(tmp_path, store, bill=bill)
+    assert "b.csv: 1 line(s), column 'amount': the window's amounts sum beyond " \
+           "1,000,000,000,000 yuan; first: subscriber_id '138****8001'" in err
+
+
+def test_fields_over_128_kib_are_diagnosed(tmp_path: Path, store: Path):
+    long = "x" * 200_000
+    err = _reject(tmp_path, store, bill=BILL_N + f'"{long}",2026-01,1,5\n')
+    assert "b.csv: row 4: 4 fields where the header has 3" in err
+
+
+@pytest.mark.parametrize("change,field", [
+    (("[5, 10, 15, 40, 30]", "[" + ", ".join(["0.5"] * 127) + ", 36.5]"), "rating.shares"),
+    (("coefficient = 1.5 }", "coefficient = 10000 }"), "rating.tenure_bands[5].coefficient"),
+    (("# fixed_thresholds = [260, 140, 90, 30]",
+      "fixed_thresholds = [9223372036854775807, 140, 90, 30]"), "rating.fixed_thresholds[0]"),
+    (("to = 120,", "to = 9223372036854775807,"), "rating.tenure_bands[4].to"),
+    (("round_to = 10", "round_to = 9223372036854775807"), "rating.round_to"),
+])
+def test_policy_limits_name_the_field(tmp_path: Path, store: Path, change: tuple[str, str],
+                                      field: str):
+    text = (Path(__file__).parent.parent / "tiering/data/default_policy.toml").read_text()
+    assert change[0] in text
+    out = _run(tmp_path, store, policy=text.replace(*change))
+    assert f"field {field!r}: " in out
+
+
+def test_gbk_input_needs_and_takes_its_encoding(tmp_path: Path, store: Path):
+    gbk = SUBS_N.encode("gbk")
+    err = _reject(tmp_path, store, subs=gbk)
+    assert "s.csv: line 2: not UTF-8 text" in err
+    assert "it decodes as GB18030 (GBK): pass --encoding gb18030" in err
+    for encoding in ("gbk", "gb18030"):
+        done = _cli(tmp_path, "run", "--month", "2026-11", "--billing", str(tmp_path / "b.csv"),
+                    "--subscribers", str(tmp_path / "s.csv"), "--store", str(store),
+                    "--encoding", encoding)
+        assert done.returncode == 0, done.stderr
+        assert list((tmp_path / "tmp").iterdir()) == []  # the UTF-8 copy is gone
+    out = tmp_path / "out.csv"
+    assert _cli(tmp_path, "export", "--month", "2026-11", "--out", str(out), "--store",
+                str(store)).returncode == 0
+    assert out.read_text(encoding="utf-8").count(',"北京",') == 3
+
+
+def test_utf8_with_a_byte_order_mark(tmp_path: Path, store: Path):
+    (tmp_path / "s.csv").write_bytes(SUBS_N.encode("utf-8-sig"))
+    (tmp_path / "b.csv").write_bytes(BILL_N.encode("utf-8-sig"))
+    for encoding in ("utf-8", "utf-8-sig"):
+        done = _cli(tmp_path, "run", "--month", "2026-11", "--billing", str(tmp_path / "b.csv"),
+                    "--subscribers", str(tmp_path / "s.csv"), "--store", str(store),
+                    "--encoding", encoding, "--json")
+        assert done.returncode == 0, done.stderr
+        assert '"rated": 3' in done.stdout
+
+
+@pytest.mark.parametrize("sep,option", [(";", ";"), ("\t", "tab")])
+def test_other_delimiters_are_detected_or_given(tmp_path: Path, store: Path, sep: str,
+                                               option: str):
+    (tmp_path / "s.csv").write_text(SUBS_N.replace(",", sep), encoding="utf-8")
+    (tmp_path / "b.csv").write_text(BILL_N.replace(",", sep))
+    args = ["run", "--month", "2026-11", "--billing", str(tmp_path / "b.csv"), "--subscribers",
+            str(tmp_path / "s.csv"), "--store", str(store), "--json"]
+    for extra in ((), ("--delimiter", option)):
+        done = _cli(tmp_path, *args, *extra)
+        assert done.returncode == 0, done.stderr
+        assert '"rated": 3' in done.stdout
+    shown = "a tab" if option == "tab" else "';'"
+    err = _reject(tmp_path, store, "--billing", str(tmp_path / "b.csv"), "--delimiter", ",",
+                  subs=SUBS_N.replace(",", sep), bill=BILL_N.replace(",", sep))
+    assert f"the header is one column holding {shown}" in err
+    assert f"pass --delimiter {option if option == 'tab' else repr(option)}" in err
+
+# The SLA commands' bad-input cases (end of time, SLA targets no engine can honour, malformed
+# ticket rows with and without --skip-bad) run through a real subprocess in
+# tests/test_sla_edges.py.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,11 @@ def test_run_prints_a_summary(tmp_path: Path, small: Path):
                         "--subscribers", str(small / "subscribers.csv"),
                         "--store", str(tmp_path / "s.duckdb"))
     assert code == 0
-    assert "rated 22" in out and "no_history 1" in out and "unknown subscribers 3" in out
+    assert "rated 22" in out and "unknown subscribers 3" in out
+    # Each reason code on a line of its own, singular or plural, with what it means.
+    assert "no_history         1 line: no billing row at all inside the ARPU window" in out
+    assert "new               2 lines: tenure under 7 months" in out
+    assert "because cut points are rounded to multiples of 10 points" in out
     assert "5-star from    260  (raw 263.90 at rank 2" in out
 
 
@@ -77,6 +82,41 @@ def test_lookup_customer_lists_all_lines(store: Path):
     doc = json.loads(out)
     assert {d["subscriber_id"] for d in doc} == {"13800000004", "13800000018", "13900000004"}
     assert {d["effective_tier"] for d in doc} == {4}
+
+
+def test_lookup_names_the_ids_not_found(store: Path):
+    result = CliRunner().invoke(main, ["lookup", "13800000018", "13800000099", "--store",
+                                       str(store), "--json"])
+    assert result.exit_code == 1
+    assert "subscriber 138****0099" in result.stderr
+    doc = json.loads(result.stdout)
+    assert isinstance(doc, list) and [d["subscriber_id"] for d in doc] == ["13800000018"]
+    result = CliRunner().invoke(main, ["lookup", "13800000018", "13800000009", "--store",
+                                       str(store), "--json"])
+    assert result.exit_code == 0 and len(json.loads(result.stdout)) == 2
+
+
+def test_export_creates_the_folder(store: Path, tmp_path: Path):
+    out = tmp_path / "new" / "dir" / "x.csv"
+    code, _ = _invoke("export", "--out", str(out), "--store", str(store))
+    assert code == 0 and out.exists()
+    code, out_text = _invoke("export", "--out", "/proc/none/x.csv", "--store", str(store))
+    assert code == 2 and "cannot create the folder" in out_text
+
+
+def test_month_is_checked_the_same_way_everywhere(store: Path):
+    for args in (["lookup", "1"], ["thresholds"], ["export", "--out", "x.csv"], ["months"]):
+        if args == ["months"]:
+            continue  # takes no month
+        code, out = _invoke(*args, "--month", "2026-13", "--store", str(store))
+        assert code == 2 and "not a month (YYYY-MM): '2026-13'" in out
+    code, out = _invoke("thresholds", "--month", "202611", "--store", str(store), "--json")
+    assert code == 0 and json.loads(out)["month"] == "2026-11"
+
+
+def test_lookup_help_shows_date():
+    code, out = _invoke("lookup", "--help")
+    assert "--at DATE" in out
 
 
 def test_lookup_not_found_exits_1(store: Path):
@@ -172,4 +212,40 @@ def test_a_month_with_no_rated_line_succeeds_and_says_so(tmp_path: Path):
                         "--subscribers", str(tmp_path / "s.csv"),
                         "--store", str(tmp_path / "n.duckdb"))
     assert code == 0, out
-    assert "rated 0" in out and "new 2" in out and "no cut points" in out
+    assert "rated 0" in out and "new               2 lines" in out and "no cut points" in out
+
+
+def test_python_m_tiering_and_cli_py_without_a_dependency(tmp_path: Path):
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "tiering", "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and "tiering" in done.stdout
+    # A duckdb that cannot be imported stands for a checkout without the dependencies.
+    (tmp_path / "duckdb").mkdir()
+    (tmp_path / "duckdb" / "__init__.py").write_text(
+        "raise ImportError(\"No module named 'duckdb'\", name='duckdb')\n")
+    done = subprocess.run([sys.executable, str(root / "cli.py"), "run", "--month", "2026-11"],
+                          capture_output=True, text=True, timeout=60, cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 2
+    assert "needs the package duckdb" in done.stderr and "pip install -e ." in done.stderr
+
+
+def test_export_with_month_and_effective_tier(store: Path, tmp_path: Path):
+    exe = shutil.which("tiering", path=str(Path(sys.executable).parent)) or "tiering"
+    out = tmp_path / "e.csv"
+    done = subprocess.run([exe, "export", "--store", str(store), "--out", str(out), "--with",
+                           "month", "--with", "effective_tier", "--at", "2026-11-15"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    with open(out, newline="") as f:
+        rows = {r["subscriber_id"]: r for r in csv.DictReader(f)}
+    first = next(iter(rows.values()))
+    assert list(first)[0] == "month" and list(first)[-1] == "effective_tier"
+    # HAND_CHECK.md: 13800000018 is one-star on its own, four-star through customer C100.
+    assert (rows["13800000018"]["month"], rows["13800000018"]["tier"],
+            rows["13800000018"]["effective_tier"]) == ("2026-11", "1", "4")
+    outside = subprocess.run([exe, "export", "--store", str(store), "--out", str(out),
+                              "--with", "effective_tier", "--at", "2026-12-01"],
+                             capture_output=True, text=True, timeout=60)
+    assert outside.returncode == 2 and "not in the exported month" in outside.stderr

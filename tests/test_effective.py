@@ -16,7 +16,7 @@ def test_store_and_pure_rule_agree(small: Path, tmp_path: Path):
     result = tiering.rate("2026-11", small / "billing.csv", small / "subscribers.csv",
                           overrides=small / "overrides.csv")
     store = Store(tmp_path / "t.duckdb")
-    store.write_month(result, tiering.load_policy(), tiering.__version__)
+    store.write_month(result)
     lines = list(result.lines.iter_rows(named=True))
     with open(small / "overrides.csv", newline="") as f:
         overrides = list(csv.DictReader(f))

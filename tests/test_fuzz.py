@@ -49,8 +49,7 @@ def _store(tmp: Path) -> None:
     if not store.exists():
         (tmp / "b0.csv").write_text(BILL)
         (tmp / "s0.csv").write_text(SUBS)
-        Store(store).write_month(tiering.rate("2026-11", tmp / "b0.csv", tmp / "s0.csv"),
-                                 load_policy(), tiering.__version__)
+        Store(store).write_month(tiering.rate("2026-11", tmp / "b0.csv", tmp / "s0.csv"))
 
 
 @FUZZ

@@ -59,7 +59,7 @@ def test_thresholds_and_tier_counts_match(name: str, request: pytest.FixtureRequ
 def test_effective_tier_on_2026_11_15(name: str, request: pytest.FixtureRequest, tmp_path: Path):
     fixture = request.getfixturevalue(name)
     store = Store(tmp_path / "t.duckdb")
-    store.write_month(_rate(fixture), tiering.load_policy(), tiering.__version__)
+    store.write_month(_rate(fixture))
     expected = _csv(fixture / "expected.csv")
     _, _, rows = store.lines([e["subscriber_id"] for e in expected], at=date(2026, 11, 15))
     got = {r["subscriber_id"]: r["effective"].tier for r in rows}

@@ -1,4 +1,4 @@
-"""The in-memory index of a month (tiering.month_index) gives the answers of the SQL look-ups
+"""The in-memory index of a month (tiering.store.index) gives the answers of the SQL look-ups
 and of the pure rule (tiering.sla.effective_tier) on random stores, serves a swapped-in store,
 answers without a query once built, and leaves the months it cannot index to SQL."""
 
@@ -8,6 +8,7 @@ import string
 import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ from hypothesis import strategies as st
 
 import tiering
 from tiering.errors import NotFound
-from tiering.month_index import codec_for
+from tiering.store.index import codec_for
 from tiering.sla import effective_tier
-from tiering.store import FEW_ROWS, SCHEMA, StoreReader
+from tiering.store import StoreReader
+from tiering.store.reader import FEW_ROWS
+from tiering.store.writer import publishing
 
 POLICY = tiering.load_policy()
 FIRST_DAY = date(2026, 9, 1)
@@ -53,27 +56,43 @@ class Override:
 
 def write_store(path: Path, months: dict[str, tuple[list[Line], list[Override]]], *,
                 reverse: bool = False) -> None:
-    """A store file holding exactly these lines and overrides (the rating is not under test
+    """A store holding exactly these lines and overrides (the rating is not under test
     here); ``reverse`` stores the lines against id order, as another writer might."""
-    con = duckdb.connect(str(path))
-    con.execute(SCHEMA)
-    for month, (lines, overrides) in months.items():
-        con.execute("INSERT INTO runs VALUES (?, now(), 'test', 'fp', ?, ?, '{}', '{}', '{}', "
-                    "'{}')", [month, POLICY.text, POLICY.rating.unrated_service_tier])
-        best: dict[str, int] = {}
-        for x in lines:
-            if x.customer_id is not None and x.tier is not None:
-                best[x.customer_id] = max(best.get(x.customer_id, 0), x.tier)
-        for x in sorted(lines, key=lambda x: x.subscriber_id, reverse=reverse):
-            con.execute("INSERT INTO lines VALUES (?, ?, ?, 'north', 30, 12, 50, 50, 1.20, "
-                        "60.00, ?, NULL, 'all', ?)",
-                        [month, x.subscriber_id, x.customer_id, x.tier,
-                         best.get(x.customer_id) if x.customer_id is not None else None])
-        for o in overrides:
-            con.execute("INSERT INTO overrides VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [month, o.subscriber_id, o.customer_id, o.tier, o.valid_from,
-                         o.valid_to, o.reason])
-    con.close()
+    with publishing(path) as pub:
+        for month, (lines, overrides) in months.items():
+            best: dict[str, int] = {}
+            for x in lines:
+                if x.customer_id is not None and x.tier is not None:
+                    best[x.customer_id] = max(best.get(x.customer_id, 0), x.tier)
+            ordered = sorted(lines, key=lambda x: x.subscriber_id, reverse=reverse)
+            n = len(ordered)
+            frame = pl.DataFrame({
+                "subscriber_id": [x.subscriber_id for x in ordered],
+                "customer_id": [x.customer_id for x in ordered],
+                "region": ["north"] * n, "tenure_months": [30] * n, "window_months": [12] * n,
+                "arpu_yuan": [50] * n, "arpu_score": [50] * n,
+                "coefficient": pl.Series([Decimal("1.20")] * n, dtype=pl.Decimal(6, 2)),
+                "score": pl.Series([Decimal("60.00")] * n, dtype=pl.Decimal(18, 2)),
+                "tier": pl.Series([x.tier for x in ordered], dtype=pl.Int8),
+                "reason": pl.Series([None] * n, dtype=pl.String),
+                "coefficient_x100": [120] * n, "score_x100": [6000] * n,
+                "partition": ["all"] * n,
+                "customer_tier": pl.Series([best.get(x.customer_id) if x.customer_id else None
+                                            for x in ordered], dtype=pl.Int8),
+                "window_fen": [60000] * n, "window_rows": pl.Series([12] * n, dtype=pl.Int32),
+                "active": [True] * n, "personal": [True] * n,
+                "billed": pl.Series([None] * n, dtype=pl.Boolean),
+            }, schema_overrides={"tenure_months": pl.Int32, "window_months": pl.Int32})
+            folder = pub.new_month_dir(month)
+            frame.write_parquet(folder / "part-0.parquet")
+            pub.replace_month(month, [folder / "part-0.parquet"])
+            pub.con.execute("INSERT INTO runs VALUES (?, now(), 'test', 'fp', ?, ?, '{}', "
+                            "'{}', '{}', '{}')",
+                            [month, POLICY.text, POLICY.rating.unrated_service_tier])
+            for o in overrides:
+                pub.con.execute("INSERT INTO overrides VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                [month, o.subscriber_id, o.customer_id, o.tier, o.valid_from,
+                                 o.valid_to, o.reason])
 
 
 def expected_tier(line: Line, lines: list[Line], overrides: list[Override], on: date) -> int:
@@ -246,10 +265,8 @@ def test_a_swapped_store_is_served_from_a_new_index(tmp_path: Path):
     write_store(path, {"2026-10": (LINES, [])})
     with StoreReader(path, index_after=0) as reader:
         assert reader.lines(["13800000004"], at=date(2026, 10, 5))[2][0]["tier"] == 3
-        replacement = tmp_path / "new.duckdb"
-        write_store(replacement, {"2026-10": ([Line("13800000004", None, 5)], []),
-                                  "2026-11": ([Line("13900000009", None, 1)], [])})
-        replacement.replace(path)  # what a run does
+        write_store(path, {"2026-10": ([Line("13800000004", None, 5)], []),  # a run's swap
+                           "2026-11": ([Line("13900000009", None, 1)], [])})
         assert reader.lines(["13800000004"], month="2026-10")[2][0]["tier"] == 5
         with pytest.raises(NotFound):
             reader.lines(["13800000001"], month="2026-10")

@@ -81,3 +81,31 @@ def test_fingerprint_follows_content_not_file_name(tmp_path: Path):
     assert a.fingerprint == load_policy().fingerprint
     b = _load(tmp_path, DEFAULT.replace("round_to = 10", "round_to = 5"))
     assert b.fingerprint != a.fingerprint
+
+
+def _many_bands(n: int) -> str:
+    """The default policy with ``n`` one-month tenure bands from month 7 (issue 12 item 11)."""
+    start = DEFAULT.index("tenure_bands = [")
+    end = DEFAULT.index("]\n", start) + 2
+    bands = [f"{{ from = {i}, to = {i}, coefficient = 1.{i % 50:02d} }}" for i in range(7, 6 + n)]
+    bands.append(f"{{ from = {6 + n}, coefficient = 2 }}")
+    return DEFAULT[:start] + "tenure_bands = [\n" + ",\n".join(bands) + "\n]\n" + DEFAULT[end:]
+
+
+def test_band_lookup_cost_does_not_grow_with_the_bands(tmp_path: Path):
+    """A when-chain of 2,000 bands took over 10 s (10,000 took 300 s and 9 GB); one binary
+    search over the band starts takes milliseconds, and agrees with the policy's own
+    band-by-band look-up."""
+    import time
+
+    import polars as pl
+
+    from tiering.score import coefficient_x100
+
+    rating = _load(tmp_path, _many_bands(2000)).rating
+    tenure = pl.DataFrame({"t": pl.int_range(-3, 2100, eager=True).cast(pl.Int32)})
+    started = time.perf_counter()
+    got = tenure.select(coefficient_x100(pl.col("t"), rating))
+    assert time.perf_counter() - started < 1.0
+    assert got.to_series().to_list() == [
+        rating.coefficient_x100(t) if t >= 7 else None for t in tenure["t"]]

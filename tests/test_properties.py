@@ -110,6 +110,10 @@ def extracts(draw: Any, *, max_subs: int = 40, with_region: bool = False) -> dic
     # M-12..M-1 even when every line is unrated (the all-outside case has its own test).
     for _ in range(draw(st.integers(1, 2))):
         bills.append(("19999999999", month_text(m - 1), "50.00"))
+    # And a subscriber's row inside M-12..M-1: a run whose window rows all miss the
+    # subscriber list is rejected (tests/test_bad_input.py covers that case).
+    if not any(s != "19999999999" and m - 12 <= month_index(b) <= m - 1 for s, b, _ in bills):
+        bills.append((subs[0]["subscriber_id"], month_text(m - 1), draw(st.sampled_from(AMOUNTS))))
     bills = draw(st.permutations(bills))
     return {"month": month, "subs": subs, "bills": bills}
 

@@ -54,7 +54,7 @@ def _months_with_rows(store: Path) -> set[str]:
 
     con = duckdb.connect(str(store), read_only=True)
     try:
-        return {m for table in ("lines", "thresholds", "tier_counts", "overrides")
+        return {m for table in ("month_files", "thresholds", "tier_counts", "overrides")
                 for (m,) in con.execute(f"SELECT DISTINCT month FROM {table}").fetchall()}
     finally:
         con.close()
@@ -65,6 +65,7 @@ def test_killed_runs_leave_complete_months_only(extract, tmp_path: Path):
     assert _run(store, extract, "2026-10").wait(timeout=300) == 0
     reference = tmp_path / "ref.duckdb"
     shutil.copyfile(store, reference)
+    shutil.copytree(f"{store}.d", f"{reference}.d")
     start = time.perf_counter()
     assert _run(reference, extract, "2026-11").wait(timeout=300) == 0
     full = time.perf_counter() - start
@@ -133,7 +134,7 @@ HOSTILE = ["'; DROP TABLE lines; --", "1 OR 1=1", "x" * 10_000, "a\x00b", "ÊùéÈõ
 def test_hostile_ids_are_data_not_sql(small: Path, tmp_path: Path, hostile: str):
     store = tmp_path / "h.duckdb"
     result = tiering.rate("2026-11", small / "billing.csv", small / "subscribers.csv")
-    Store(store).write_month(result, tiering.load_policy(), tiering.__version__)
+    Store(store).write_month(result)
     before = hashlib.sha256(store.read_bytes()).hexdigest()
     with pytest.raises(NotFound):
         Store(store).lines([hostile])
@@ -166,7 +167,7 @@ def test_same_inputs_give_byte_identical_exports(small: Path, tmp_path: Path):
         store = tmp_path / f"d{i}.duckdb"
         r = tiering.rate("2026-11", small / "billing.csv", small / "subscribers.csv",
                          overrides=small / "overrides.csv")
-        Store(store).write_month(r, tiering.load_policy(), tiering.__version__)
+        Store(store).write_month(r)
         for suffix in ("csv", "parquet"):
             digests.add((suffix, _export(store, "2026-11", tmp_path / f"e{i}.{suffix}")))
     assert len(digests) == 2
@@ -175,7 +176,7 @@ def test_same_inputs_give_byte_identical_exports(small: Path, tmp_path: Path):
 def test_masked_export(small: Path, tmp_path: Path):
     store = tmp_path / "m.duckdb"
     r = tiering.rate("2026-11", small / "billing.csv", small / "subscribers.csv")
-    Store(store).write_month(r, tiering.load_policy(), tiering.__version__)
+    Store(store).write_month(r)
     out = tmp_path / "masked.csv"
     code = CliRunner().invoke(main, ["export", "--out", str(out), "--mask", "--store",
                                      str(store)]).exit_code

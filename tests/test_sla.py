@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import holidays
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 from tiering.errors import DateOutOfBounds, InputError
 from tiering.policy import Policy, parse_policy
 from tiering.sla import SlaLookupError, Ticket, deadline, deadlines, status
+from years import FIRST_KNOWN, LAST_KNOWN, last_working_day, first_statutory_working_day
 
 SH = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -178,25 +181,53 @@ def test_pause_still_open(policy: Policy) -> None:
     assert (s.state, s.remaining_seconds) == ("on_track", 3 * 3600)
 
 
-def test_new_year_into_an_unknown_year(policy: Policy) -> None:
-    with pytest.raises(DateOutOfBounds, match=r"knows the years 2001-2026; the deadline "
-                                              r"\(after 2026-12-31\) is outside them"):
-        deadline(5, "feedback", sh(2026, 12, 31, 10), policy=policy)
-    with pytest.raises(DateOutOfBounds, match="2027-01-04 is outside them"):
-        deadline(5, "feedback", sh(2027, 1, 4, 10), policy=policy)
-    with pytest.raises(DateOutOfBounds, match="2027-01-02 is outside them"):
-        status(Ticket(5, "repair", sh(2026, 12, 30, 10)), sh(2027, 1, 2), policy=policy)
-    assert due(policy, 5, "repair", sh(2026, 12, 31, 10)) == sh(2026, 12, 31, 15)
-    assert due(policy, 5, "maintenance", sh(2026, 12, 31, 20)) == sh(2027, 1, 1, 4)
+def error_mode(policy: Policy) -> Policy:
+    sla = dataclasses.replace(policy.sla, unknown_years="error")
+    return dataclasses.replace(policy, sla=sla)
+
+
+Y = LAST_KNOWN
+
+
+def test_new_year_in_error_mode(policy: Policy) -> None:
+    strict = error_mode(policy)
+    eve = last_working_day(Y)
+    with pytest.raises(DateOutOfBounds, match=rf"knows the years {FIRST_KNOWN}-{Y}; the deadline "
+                                              rf"\(after {Y}-12-31\) is outside them"):
+        deadline(5, "feedback", sh(eve.year, eve.month, eve.day, 10), policy=strict)
+    with pytest.raises(DateOutOfBounds, match=f"{Y + 1}-01-04 is outside them"):
+        deadline(5, "feedback", sh(Y + 1, 1, 4, 10), policy=strict)
+    assert due(strict, 5, "maintenance", sh(Y, 12, 31, 20)) == sh(Y + 1, 1, 1, 4)
+    frame = pl.DataFrame({"tier": [5, 5], "issue_class": ["feedback", "maintenance"],
+                          "opened_at": [f"{Y + 1}-01-04T10:00:00+08:00"] * 2})
+    out = deadlines(frame, now=sh(Y, 12, 31, 12), policy=strict)
+    assert out["deadline"].is_null().to_list() == [True, False]
+    assert f"{Y + 1}-01-04 is outside them" in out["error"][0]
+    assert out["warning"].to_list() == [None, None]
+
+
+def test_new_year_provisional_by_default(policy: Policy) -> None:
+    eve = last_working_day(Y)
+    first = first_statutory_working_day(Y + 1)
+    d = deadline(5, "feedback", sh(eve.year, eve.month, eve.day, 10), policy=policy)
+    assert d.deadline == sh(first.year, first.month, first.day, 10)
+    assert d.warning is not None and f"no official schedule for {Y + 1}" in d.warning
+    assert f"holidays {holidays.__version__} knows up to {Y}" in d.warning
+    # an answer that rests only on known years carries no warning
+    assert deadline(5, "feedback", sh(Y, 6, 1, 10), policy=policy).warning is None
+    s = status(Ticket(5, "repair", sh(eve.year, eve.month, eve.day, 10)), sh(Y + 1, 1, 20),
+               policy=policy)
+    assert s.state == "breached" and s.deadline.warning is not None
+    # beyond the provisional years: an error in this mode too
+    with pytest.raises(DateOutOfBounds, match=f"{Y + 3}-03-01 is outside them"):
+        deadline(5, "feedback", sh(Y + 3, 3, 1, 10), policy=policy)
     frame = pl.DataFrame({
-        "tier": [5, 5, 5, 5], "issue_class": ["feedback", "maintenance", "repair", "feedback"],
-        "opened_at": ["2026-12-31T10:00:00+08:00", "2026-12-31T20:00:00+08:00",
-                      "2026-12-31T10:00:00+08:00", "2027-01-04T10:00:00+08:00"]})
-    out = deadlines(frame, now=sh(2026, 12, 31, 12), policy=policy)
-    assert out["deadline"].is_null().to_list() == [True, False, False, True]
-    assert "the deadline (after 2026-12-31)" in out["error"][0]
-    assert "2027-01-04 is outside them" in out["error"][3]
-    assert out["state"].to_list() == [None, "on_track", "on_track", None]
+        "tier": [5, 5, 5], "issue_class": ["feedback", "feedback", "maintenance"],
+        "opened_at": [f"{eve.isoformat()}T10:00:00+08:00", f"{Y}-06-01T10:00:00+08:00",
+                      f"{eve.isoformat()}T10:00:00+08:00"]})
+    out = deadlines(frame, now=sh(Y, 12, 1), policy=policy)
+    assert out["deadline"][0] == d.deadline and out["error"].null_count() == 3
+    assert out["warning"].to_list() == [d.warning, None, None]
 
 
 def test_berlin_calendar_across_the_october_dst_change(policy: Policy) -> None:
@@ -298,8 +329,9 @@ def test_vectorized_bad_text_names_row_column_value(policy: Policy) -> None:
 # --- properties -----------------------------------------------------------------------------
 
 CLASSES = ["feedback", "repair", "maintenance", "construction", "de_feedback", "de_repair"]
-START = int(sh(2026, 1, 1).timestamp())
-SPAN = 365 * 86_400  # reaching into 2027 on purpose: some tickets must fail
+START = int(sh(LAST_KNOWN, 7, 1).timestamp())
+# known, provisional and unknown years on purpose: some answers provisional, some must fail
+SPAN = 913 * 86_400
 
 
 def moment(s: int) -> datetime:
@@ -348,6 +380,7 @@ def test_vectorized_equals_scalar(policy: Policy, raw: list[dict], ahead: int) -
         assert row["counted_seconds"] == s.counted_seconds
         assert row["remaining_seconds"] == s.remaining_seconds
         assert row["fraction"] == s.fraction
+        assert row["warning"] == s.deadline.warning
 
 
 def try_due(policy: Policy, tier: int, cls: str, opened: datetime, pauses=()) -> datetime | None:

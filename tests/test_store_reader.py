@@ -32,7 +32,7 @@ def _csv(path: Path) -> list[dict[str, str]]:
 def _write(store: Path, fixture: Path, month: str = "2026-11", *, overrides: bool = True) -> None:
     result = tiering.rate(month, fixture / "billing.csv", fixture / "subscribers.csv",
                           overrides=fixture / "overrides.csv" if overrides else None)
-    Store(store).write_month(result, tiering.load_policy(), tiering.__version__)
+    Store(store).write_month(result)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
     import tiering
     result = tiering.rate("2026-11", "billing/*.parquet", "subscribers.csv")
     result.lines            # polars DataFrame, one row per subscriber
-    tiering.Store("tiering.duckdb").write_month(result, tiering.load_policy(), tiering.__version__)
+    tiering.Store("tiering.duckdb").write_month(result)
 
 The heavy parts (polars) load on first use, so ``import tiering.sla`` stays light for
 ticket systems that only compute deadlines.
@@ -36,7 +36,7 @@ _LAZY = {
     "status": "tiering.sla",
     "deadlines": "tiering.sla",
     "Ticket": "tiering.sla",
-    "effective_tier": "tiering.sla",
+    "effective_tier": "tiering.effective",
 }
 
 __all__ = [

@@ -17,7 +17,8 @@ import polars as pl
 
 from tiering import sql
 from tiering.errors import InputError
-from tiering.readers import Table, read_error
+from tiering.privacy import mask_id
+from tiering.readers import EXAMPLES, Table, read_error
 from tiering.score import parse_month_text
 
 COLUMNS = ("subscriber_id", "bill_month", "amount")
@@ -26,7 +27,14 @@ MAX_PARTS = 256  # 2.5 billion lines in passes of ten million
 # tables: 2.2 GB for ten million lines) and runs without spilling when its limit allows
 # ~350 (at 2 GB for ten million lines it spilled and took twice as long).
 GROUP_BYTES = 350
-AMOUNT_TEXT = r"\s*[+-]?\d{1,16}(\.\d{0,2}0*)?\s*"
+# A row's amount, and a line's sum over the window, stay within 10^12 yuan (10^14 fen):
+# no line bills that much, and within it the score in hundredths (ARPU x a coefficient of
+# at most policy.MAX_COEFFICIENT_X100) fits an int64 and a DECIMAL(18, 2).
+MAX_YUAN = 10**12
+MAX_FEN = MAX_YUAN * 100
+AMOUNT_TEXT = r"\s*[+-]?\d{1,12}(\.\d{0,2}0*)?\s*"
+# A line's fen over the window, null beyond the limit (summed as HUGEINT, never overflowing).
+SUM_FEN = f"CASE WHEN abs(sum(fen)) < {MAX_FEN} THEN sum(fen)::BIGINT END"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,22 +59,27 @@ def month_sql(dtype: str) -> str:
 
 
 def fen_sql(dtype: str, unit: str) -> str:
-    """An amount as exact integer fen, null when it is not one."""
+    """An amount as exact integer fen, null when it is not one or is beyond the limit
+    (each cast guarded, so no value makes DuckDB fail with an out-of-range error)."""
+    limit = MAX_FEN if unit == "fen" else MAX_YUAN
     if sql.is_integer(dtype):
-        return "CAST(amount AS BIGINT)" + ("" if unit == "fen" else " * 100")
+        return (f"CASE WHEN abs(TRY_CAST(amount AS HUGEINT)) < {limit} THEN "
+                "CAST(amount AS BIGINT)" + ("" if unit == "fen" else " * 100") + " END")
     if dtype.startswith("DECIMAL"):
         scale = int(re.findall(r"\d+", dtype)[1])
         if scale <= 2:
-            return "CAST(amount * 100 AS BIGINT)"
-        return ("CASE WHEN amount * 100 = CAST(amount * 100 AS BIGINT) "
+            return f"CASE WHEN abs(amount) < {MAX_YUAN} THEN CAST(amount * 100 AS BIGINT) END"
+        return (f"CASE WHEN abs(amount) < {MAX_YUAN} AND "
+                "amount * 100 = CAST(amount * 100 AS BIGINT) "
                 "THEN CAST(amount * 100 AS BIGINT) END")
     if dtype in ("DOUBLE", "FLOAT", "REAL"):
         # A float is accepted when it sits on the fen within 1e-6 yuan.
-        return ("CASE WHEN isfinite(amount) AND abs(amount) < 1e15 AND "
+        return (f"CASE WHEN isfinite(amount) AND abs(amount) < {MAX_YUAN} AND "
                 "abs(amount * 100 - round(amount * 100)) <= 1e-4 "
                 "THEN CAST(round(amount * 100) AS BIGINT) END")
     if unit == "fen":
-        return ("CASE WHEN regexp_full_match(amount, '\\s*[+-]?\\d{1,18}\\s*') "
+        return ("CASE WHEN regexp_full_match(amount, '\\s*[+-]?\\d{1,18}\\s*') AND "
+                f"abs(TRY_CAST(trim(amount) AS BIGINT)) < {MAX_FEN} "
                 "THEN TRY_CAST(trim(amount) AS BIGINT) END")
     return (f"CASE WHEN regexp_full_match(amount, '{AMOUNT_TEXT}') "
             "THEN CAST(TRY_CAST(trim(amount) AS DECIMAL(18, 2)) * 100 AS BIGINT) END")
@@ -99,8 +112,8 @@ def _checks(unit: str) -> dict[str, tuple[str, str]]:
         "subscriber_id": ("id IS NULL", "empty value"),
         "bill_month": ("month IS NULL", "not a month (YYYY-MM, YYYYMM or a date)"),
         "amount": ("fen IS NULL AND id IS NOT NULL",
-                   "not an amount in yuan with at most 2 decimals" if unit == "yuan"
-                   else "not an integer amount in fen"),
+                   f"not an amount in yuan with at most 2 decimals, under {MAX_YUAN:,}"
+                   if unit == "yuan" else f"not an integer amount in fen, under {MAX_FEN:,}"),
     }
 
 
@@ -144,7 +157,18 @@ def summarise(table: Table, month: int, unit: str, window: int, lines: int = 0,
     if per_key["bad"].any():
         raise sql.reject(table, COLUMNS, (), functools.partial(billing_sql, unit=unit),
                          _checks(unit))
+    _reject_large_sums(table, per_key, "text_key")
     return Summary(per_key.drop("bad"), int(rows))
+
+
+def _reject_large_sums(table: Table, per_key: pl.DataFrame, key: str) -> None:
+    """Lines whose amounts, each within the limit, sum beyond it over the window (null
+    ``fen``): the count and the first five ids, masked."""
+    over = per_key.filter(pl.col("fen").is_null())
+    if over.height:
+        first = ", ".join(repr(mask_id(k)) for k in over[key].head(EXAMPLES).to_list())
+        raise InputError(f"{table.name}: {over.height} line(s), column 'amount': the window's "
+                         f"amounts sum beyond {MAX_YUAN:,} yuan; first: subscriber_id {first}")
 
 
 def _group(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, parsed: str, lo: int,
@@ -161,7 +185,7 @@ def _group(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, parsed:
         con, f"SELECT {_key(rel, False)} AS text_key, {_key(rel, True)} AS int_key, "
         f"fen, window_rows, first_month, subscriber_id IS NULL AS bad FROM ("
         f"SELECT CASE WHEN NOT ({bad}) THEN id END AS subscriber_id, "
-        f"sum(fen)::BIGINT AS fen, count(*)::INTEGER AS window_rows, "
+        f"{SUM_FEN} AS fen, count(*)::INTEGER AS window_rows, "
         f"min(month)::INTEGER AS first_month FROM ({parsed}) "
         f"WHERE (month BETWEEN $lo AND $hi OR {bad}) AND {mine} GROUP BY 1)",
         params={"lo": lo, "hi": hi})
@@ -178,16 +202,46 @@ def window_sums(table: Table, starts: pl.DataFrame, month: int, unit: str, integ
         con.register("starts", starts)
         # Keys meet ids as text: a key is an id's text, or an integer whose text is the
         # id's (only canonical ids become integers), so "0138" never meets 138.
-        return sql.fetch(
+        sums = sql.fetch(
             con, f"SELECT {_key(rel, integer_keys)} AS key, fen, window_rows FROM ("
-            f"SELECT p.id AS subscriber_id, sum(p.fen)::BIGINT AS fen, "
+            f"SELECT p.id AS subscriber_id, {SUM_FEN} AS fen, "
             f"count(*)::INTEGER AS window_rows FROM ({parsed}) p "
             f"JOIN starts s ON CAST(s.key AS VARCHAR) = CAST(p.id AS VARCHAR) "
             f"WHERE p.month BETWEEN s.window_start AND $hi GROUP BY p.id)",
             params={"hi": month - 1})
     finally:
         con.close()
+    _reject_large_sums(table, sums, "key")
+    return sums
 
 
 def _key(rel: duckdb.DuckDBPyRelation, integer_keys: bool) -> str:
     return sql.key_sql(sql.types(rel)["subscriber_id"], integer_keys)
+
+
+def id_mismatch(subscriber_ids: pl.Series, billing_ids: pl.Series) -> str:
+    """Why billing ids (those of the window that match no subscriber) miss the subscriber
+    list, with an example id of each side, masked: usually the two extracts write the same
+    ids in different forms (spaces, leading zeros, an integer written as ``138.0``)."""
+    def canonical(ids: pl.Series) -> pl.DataFrame:
+        text = ids.cast(pl.String)
+        return pl.DataFrame({"id": text, "canonical": text.str.strip_chars().str.replace(
+            r"\.0+$", "").str.strip_chars_start("0")})
+
+    subs, bills = canonical(subscriber_ids), canonical(billing_ids)
+    # Sorted, so the example is the same in every run.
+    pair = bills.join(subs.sort("id").unique("canonical", keep="first"), on="canonical",
+                      suffix="_sub").sort("id")
+    if pair.height == 0:
+        return (f"ids differ: none is a subscriber id even without spaces, leading zeros or a "
+                f"trailing '.0' (billing id {mask_id(bills['id'].min())!r}, subscriber id "
+                f"{mask_id(subs['id'].min())!r}): are these the right files?")
+    bill, sub = pair.row(0)[0], pair["id_sub"][0]
+    causes = [cause for cause, differs in (
+        ("spaces", lambda i: i != i.strip()),
+        ("leading zeros", lambda i: i.strip().startswith("0")),
+        ("integer vs text", lambda i: re.search(r"\.0+\s*$", i) is not None),
+    ) if differs(bill) != differs(sub)]
+    return (f"ids differ in form ({', '.join(causes) or 'spelling'}): billing id "
+            f"{mask_id(bill)!r} is subscriber id {mask_id(sub)!r} written another way "
+            f"({pair.height:,} such billing ids)")

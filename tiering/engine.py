@@ -10,15 +10,17 @@ Python.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from tiering import score as sc
-from tiering.errors import InputError
+from tiering.errors import InputError, InputWarning
+from tiering.months import parse_month
 from tiering.policy import Policy, RatingPolicy, load_policy
-from tiering.billing import summarise, window_sums
+from tiering.billing import id_mismatch, summarise, window_sums
 from tiering.readers import (
     Source,
     Table,
@@ -41,6 +43,13 @@ NO_REGION = "(none)"
 # The per-subscriber columns of SPEC section 7, in order.
 LINE_COLUMNS = ("subscriber_id", "customer_id", "region", "tenure_months", "window_months",
                 "arpu_yuan", "arpu_score", "coefficient", "score", "tier", "reason")
+# The facts a rating reads besides tenure and region: kept with every line (rated or not) so
+# a stored month can be rated again under another policy without the billing extract.
+FACT_COLUMNS = ("window_fen", "window_rows", "active", "personal", "billed")
+# RateResult.lines: the SPEC columns, their exact integer twins, the partition and customer
+# tier, and the facts.
+RESULT_COLUMNS = (*LINE_COLUMNS, "coefficient_x100", "score_x100", "partition", "customer_tier",
+                  *FACT_COLUMNS)
 
 Progress = Callable[[str], None]
 
@@ -48,12 +57,15 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True, slots=True)
 class RateResult:
     """One rated month. ``lines`` has the SPEC section 7 columns plus exact integer twins
-    (``score_x100``, ``coefficient_x100``), ``partition`` and ``customer_tier``."""
+    (``score_x100``, ``coefficient_x100``), ``partition``, ``customer_tier`` and the
+    FACT_COLUMNS (``window_fen``: the window's revenue in fen, ``window_rows``, and the
+    eligibility flags)."""
 
     month: str
     lines: pl.DataFrame
     partitions: tuple[PartitionThresholds, ...]
     overrides: pl.DataFrame
+    policy: Policy  # the policy it was rated under: a store keeps them together
     counts: dict[str, int] = field(hash=False)
     unrated: dict[str, int] = field(hash=False)
     timings: dict[str, float] = field(hash=False)
@@ -62,13 +74,6 @@ class RateResult:
     def export_frame(self) -> pl.DataFrame:
         """Exactly the SPEC section 7 columns."""
         return self.lines.select(LINE_COLUMNS)
-
-
-def parse_month(text: str) -> int:
-    month = sc.parse_month_text(text)
-    if month is None:
-        raise InputError(f"--month: not a month (YYYY-MM): {text!r}")
-    return month
 
 
 def rate(
@@ -81,13 +86,17 @@ def rate(
     amount_unit: str = "yuan",
     columns: Mapping[str, str] | None = None,
     progress: Progress | None = None,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
 ) -> RateResult:
     """Rate every subscriber for ``month`` (``"YYYY-MM"``).
 
     ``billing`` and ``subscribers`` are paths or globs (CSV/Parquet), DuckDB relations, Arrow
     tables or polars frames. ``amount_unit`` is ``"yuan"`` (decimal text or numbers) or
     ``"fen"`` (an integer column of fen). ``columns`` maps our column names to yours.
-    Raises :class:`~tiering.errors.InputError` naming file, row, column and value.
+    CSV files are read in ``encoding`` with ``delimiter`` (see :func:`open_table`).
+    Raises :class:`~tiering.errors.InputError` naming file, row, column and value; warns
+    (:class:`~tiering.errors.InputWarning`) when most billing rows match no subscriber.
     """
     if amount_unit not in ("yuan", "fen"):
         raise InputError(f"amount unit must be 'yuan' or 'fen', not {amount_unit!r}")
@@ -105,9 +114,11 @@ def rate(
 
     # Billing first: DuckDB's grouping is the peak of memory, and it runs before polars
     # holds the subscribers.
-    bill_table = open_table(billing, "billing", columns)
-    subs_table = open_table(subscribers, "subscribers", columns)
-    over_table = open_table(overrides, "overrides", columns) if overrides is not None else None
+    csv = {"encoding": encoding, "delimiter": delimiter}
+    bill_table = open_table(billing, "billing", columns, **csv)
+    subs_table = open_table(subscribers, "subscribers", columns, **csv)
+    over_table = (open_table(overrides, "overrides", columns, **csv) if overrides is not None
+                  else None)
     say("checking subscribers")
     # A subscriber file without its columns fails before the long billing pass, whose
     # memory is planned from the number of lines.
@@ -123,15 +134,20 @@ def rate(
     subs = read_subscribers(subs_table)
     over = _overrides(over_table, policy) if over_table is not None else _no_overrides()
     integer_keys = subs["key"].dtype == pl.Int64
-    chosen, unused = ("int_key", "text_key") if integer_keys else ("text_key", "int_key")
-    per_key = per_key.drop(unused).rename({chosen: "key"})
+    # The ids' text stays until the check of unknown ids below has named any mismatch.
+    per_key = (per_key.rename({"int_key": "key"}) if integer_keys
+               else per_key.drop("int_key").rename({"text_key": "key"}))
     lap("read_subscribers")
 
     say("scoring")
     # One join of the subscribers and the billing summary serves the early-bill repair,
     # the count of rows of unknown ids and the rules.
-    joined = _join(subs, per_key, m)
-    unknown_rows = int(per_key["window_rows"].sum() - joined["window_rows"].sum())
+    joined = _join(subs, per_key.drop("text_key", strict=False), m)
+    window_rows = int(per_key["window_rows"].sum())
+    unknown_rows = window_rows - int(joined["window_rows"].sum())
+    forms = id_mismatch(subs["subscriber_id"], per_key.join(
+        subs.select("key"), on="key", how="anti")["text_key" if integer_keys else "key"]
+    ) if unknown_rows * 2 > window_rows else None
     del subs, per_key  # ten million lines: hold one copy, not three
     joined = _repair_early_bills(joined, bill_table, m, amount_unit, integer_keys)
     if unknown_rows + joined["window_rows"].sum() == 0:
@@ -139,6 +155,17 @@ def rate(
             f"{bill_table.name}: none of its {billing_total:,} rows falls in the ARPU window "
             f"{sc.month_text(m - sc.WINDOW_MONTHS)} .. {sc.month_text(m - 1)} of month "
             f"{sc.month_text(m)} (is --month right?)")
+    # Matched before the repair: a line's bills before its join month still show its id
+    # is written as the subscriber list writes it.
+    matched = window_rows - unknown_rows
+    if matched == 0:
+        raise InputError(
+            f"{bill_table.name}: none of its {unknown_rows:,} rows in the ARPU window matches "
+            f"a subscriber of {subs_table.name}" + (f": {forms}" if forms else ""))
+    if forms:
+        warnings.warn(InputWarning(
+            f"{bill_table.name}: {unknown_rows:,} of its {unknown_rows + matched:,} rows in "
+            f"the ARPU window match no subscriber of {subs_table.name}: {forms}"), stacklevel=2)
     lap("repair_early_bills")
 
     lines = _score(joined, m, policy)
@@ -160,10 +187,10 @@ def rate(
     unrated = dict(lines.group_by("reason").len().drop_nulls().iter_rows())
     return RateResult(
         month=sc.month_text(m),
-        lines=lines.select(*LINE_COLUMNS, "coefficient_x100", "score_x100", "partition",
-                           "customer_tier"),
+        lines=lines.select(RESULT_COLUMNS),
         partitions=partitions,
         overrides=over,
+        policy=policy,
         counts=counts,
         unrated={r: int(unrated.get(r, 0)) for r in sc.REASONS},
         timings=timings,
@@ -220,9 +247,26 @@ def _score(joined: pl.DataFrame, m: int, policy: Policy) -> pl.DataFrame:
             coefficient=_hundredths(pl.col("coefficient_x100"), 6),
             score=_hundredths(pl.col("score_x100"), 18),
         )
-        .select(*LINE_COLUMNS[:-2], "reason", "coefficient_x100", "score_x100", "window_rows")
+        .select(*LINE_COLUMNS[:-2], "reason", "coefficient_x100", "score_x100",
+                pl.col("fen").alias("window_fen"), *FACT_COLUMNS[1:])
         .collect()
     )
+
+
+def rerate(facts: pl.DataFrame, month: str, policy: Policy
+           ) -> tuple[pl.DataFrame, tuple[PartitionThresholds, ...]]:
+    """Rate stored lines again under ``policy``: the same rules as :func:`rate`, from the
+    per-line facts a month keeps (``subscriber_id, customer_id, region, tenure_months`` and
+    FACT_COLUMNS), without the billing extract. Returns the lines (as ``RateResult.lines``)
+    and the partitions' cut points."""
+    m = parse_month(month)
+    join_month = pl.lit(m) - pl.col("tenure_months") + 1
+    joined = facts.select("subscriber_id", "customer_id", "region", "tenure_months",
+                          *FACT_COLUMNS).with_columns(
+        join_month=join_month, window_start=sc.window_start(m, join_month),
+        fen=pl.col("window_fen"))
+    lines, partitions = _tiers(_score(joined, m, policy), policy)
+    return lines.select(RESULT_COLUMNS), partitions
 
 
 def _hundredths(x100: pl.Expr, precision: int) -> pl.Expr:

@@ -31,6 +31,10 @@ class InputError(TieringError):
     template = "{source}: row {row}, column {column!r}: {problem}: {value!r}"
 
 
+class InputWarning(UserWarning):
+    """Input that is accepted but probably wrong (most billing rows match no subscriber)."""
+
+
 class PolicyError(TieringError):
     """An invalid policy; names the offending field."""
 

@@ -15,8 +15,21 @@ from typing import Any
 from tiering.errors import PolicyError
 
 DEFAULT_POLICY = "default_policy.toml"
+# Limits of the rating part, far beyond any real policy (5 tiers, coefficients near 1,
+# thresholds in the hundreds, bands over a few decades), within which the engine's exact
+# integers cannot overflow: a tier is an Int8, a coefficient a DECIMAL(6, 2), and a score
+# in hundredths (ARPU up to 10^12 yuan, see billing.MAX_YUAN, times the coefficient) an
+# int64.
+MAX_TIERS = 100
+MAX_COEFFICIENT_X100 = 1000_00
+MAX_POINTS = 10**15
+MAX_TENURE_MONTHS = 9999
 CLOCKS = ("24x7", "business")
 UNITS = ("h", "d", "wd")
+UNKNOWN_YEARS = ("provisional", "error")
+# The longest target a policy may set, per unit: ten years. No real SLA comes near it, and
+# it keeps every deadline inside int64 microseconds (a target of 1e21 h would wrap around).
+MAX_TARGET = {"h": 87_600, "d": 3_650, "wd": 2_500}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +93,7 @@ class SlaPolicy:
     timezone: str
     warning_at_percent: int
     escalation: tuple[EscalationStep, ...]
+    unknown_years: str  # "provisional" or "error": a date after the calendar's known years
     classes: dict[str, SlaClass] = field(hash=False)
     calendars: dict[str, str] = field(hash=False)  # name -> calendar file path
 
@@ -144,6 +158,8 @@ def _rating(v: _Validator, r: dict[str, Any]) -> RatingPolicy:
         v.list_(r, "rating.shares")))
     if len(shares) < 2:
         v.fail("rating.shares", "needs at least 2 tiers")
+    if len(shares) > MAX_TIERS:
+        v.fail("rating.shares", f"at most {MAX_TIERS} tiers, got {len(shares)}")
     for i, s in enumerate(shares):
         if s <= 0:
             v.fail(f"rating.shares[{i}]", "must be positive")
@@ -152,13 +168,16 @@ def _rating(v: _Validator, r: dict[str, Any]) -> RatingPolicy:
     fixed = r.get("fixed_thresholds")
     fixed_t: tuple[int, ...] | None = None
     if fixed is not None:
-        fixed_t = tuple(v.integer(x, f"rating.fixed_thresholds[{i}]", minimum=0)
-                        for i, x in enumerate(v.list_(r, "rating.fixed_thresholds")))
+        values = v.list_(r, "rating.fixed_thresholds")
+        names = [f"rating.fixed_thresholds[{i}]" for i in range(len(values))]
+        fixed_t = tuple(_at_most(v, v.integer(x, name, minimum=0), name, MAX_POINTS)
+                        for x, name in zip(values, names))
         if len(fixed_t) != len(shares) - 1:
             v.fail("rating.fixed_thresholds", f"needs {len(shares) - 1} values (tiers - 1)")
         if any(a < b for a, b in zip(fixed_t, fixed_t[1:])):
             v.fail("rating.fixed_thresholds", "must not increase from the top tier down")
-    min_tenure = v.integer(r.get("min_tenure_months", 7), "rating.min_tenure_months", minimum=1)
+    min_tenure = _at_most(v, v.integer(r.get("min_tenure_months", 7), "rating.min_tenure_months",
+                                       minimum=1), "rating.min_tenure_months", MAX_TENURE_MONTHS)
     bands = _bands(v, v.list_(r, "rating.tenure_bands"), min_tenure)
     unrated = v.integer(r.get("unrated_service_tier", 1), "rating.unrated_service_tier",
                         minimum=1)
@@ -170,7 +189,8 @@ def _rating(v: _Validator, r: dict[str, Any]) -> RatingPolicy:
     return RatingPolicy(
         shares_x100=shares,
         fixed_thresholds=fixed_t,
-        round_to=v.integer(r.get("round_to", 10), "rating.round_to", minimum=1),
+        round_to=_at_most(v, v.integer(r.get("round_to", 10), "rating.round_to", minimum=1),
+                          "rating.round_to", MAX_POINTS),
         thresholds_by_region=by_region,
         unrated_service_tier=unrated,
         min_tenure_months=min_tenure,
@@ -191,19 +211,29 @@ def _bands(v: _Validator, raw: list[Any], min_tenure: int) -> tuple[TenureBand, 
             what = "overlaps the band before it" if first < expected_first else "leaves a gap"
             v.fail(f"{name}.from", f"{what}: expected {expected_first}, got {first}")
         if last is not None:
-            last = v.integer(last, f"{name}.to", minimum=first)
+            last = _at_most(v, v.integer(last, f"{name}.to", minimum=first), f"{name}.to",
+                            MAX_TENURE_MONTHS)
             expected_first = last + 1
         elif i != len(raw) - 1:
             v.fail(f"{name}.to", "only the last band may be open-ended")
         coef = v.hundredths(b.get("coefficient"), f"{name}.coefficient")
         if coef <= 0:
             v.fail(f"{name}.coefficient", "must be positive")
+        if coef > MAX_COEFFICIENT_X100:
+            v.fail(f"{name}.coefficient", f"must be <= {MAX_COEFFICIENT_X100 // 100}, got "
+                   f"{b.get('coefficient')!r}")
         bands.append(TenureBand(first, last, coef))
     if not bands:
         v.fail("rating.tenure_bands", "needs at least one band")
     if bands[-1].last is not None:
         v.fail(f"rating.tenure_bands[{len(bands) - 1}].to", "the last band must be open-ended")
     return tuple(bands)
+
+
+def _at_most(v: _Validator, value: int, name: str, maximum: int) -> int:
+    if value > maximum:
+        v.fail(name, f"must be <= {maximum:,}, got {value:,}")
+    return value
 
 
 def _sla(v: _Validator, s: dict[str, Any], raw: dict[str, Any], base_dir: Path | None,
@@ -252,6 +282,10 @@ def _sla(v: _Validator, s: dict[str, Any], raw: dict[str, Any], base_dir: Path |
             v.fail(f"{f}.calendar", "only the business clock takes a calendar")
         targets = tuple(v.integer(x, f"{f}.targets[{i}]", minimum=1)
                         for i, x in enumerate(v.list_(c, f"{f}.targets")))
+        for i, x in enumerate(targets):
+            if x > MAX_TARGET[unit]:
+                v.fail(f"{f}.targets[{i}]", f"must be at most {MAX_TARGET[unit]} {unit} "
+                       f"(ten years), got {x}")
         if len(targets) != tiers:
             v.fail(f"{f}.targets", f"needs one target per tier ({tiers}), got {len(targets)}")
         for i in range(1, len(targets)):
@@ -259,8 +293,11 @@ def _sla(v: _Validator, s: dict[str, Any], raw: dict[str, Any], base_dir: Path |
                 v.fail(f"{f}.targets[{i - 1}]", f"a higher tier gets a longer target than the "
                        f"tier below it ({targets[i - 1]} > {targets[i]})")
         classes[name] = SlaClass(name, clock, unit, targets, calendar)
+    unknown = s.get("unknown_years", "provisional")
+    if unknown not in UNKNOWN_YEARS:
+        v.fail("sla.unknown_years", f"must be one of {', '.join(UNKNOWN_YEARS)}, got {unknown!r}")
     return SlaPolicy(
-        timezone=tz,
+        timezone=tz, unknown_years=unknown,
         warning_at_percent=v.integer(s.get("warning_at", 75), "sla.warning_at", minimum=1),
         escalation=tuple(steps),
         classes=classes,

@@ -10,9 +10,14 @@ list by polars here.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import glob as globlib
+import hashlib
+import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,16 @@ EXAMPLES = 5
 PERSONAL_COLUMNS = ("subscriber_id",)
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
+# Encodings of CSV inputs (operators' billing and CRM systems in China often export GBK,
+# which GB18030 contains), and the name each is read by.
+ENCODINGS = {"utf-8": "utf-8-sig", "utf-8-sig": "utf-8-sig", "gb18030": "gb18030",
+             "gbk": "gb18030"}
+DELIMITERS = (",", "\t", ";")
+# The longest CSV line DuckDB is told to read; the diagnosis names a line past it.
+MAX_LINE_BYTES = 8 << 20
+CHUNK = 16 << 20
+# Dates as documented, YYYY-MM-DD in ASCII digits (then parsed, so 2026-02-30 is no date).
+DATE_RE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
 Source = str | Path | Sequence[str | Path] | pl.DataFrame | pl.LazyFrame | Any
 
@@ -39,12 +54,23 @@ class Table:
     files: tuple[str, ...]
     given: pl.LazyFrame | None
     columns: Mapping[str, str]
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    # A GB18030 file with non-ASCII bytes is read from a UTF-8 copy in ``scratch``, a
+    # temporary directory removed when the table is dropped (or the process exits).
+    copies: Mapping[str, str] = field(default_factory=dict)
+    scratch: Any = field(default=None, compare=False, repr=False)
+
+    def readable(self, path: str) -> str:
+        """The UTF-8 file to read for one of ``files`` (itself unless it was transcoded)."""
+        return self.copies.get(path, path)
 
     @property
     def frame(self) -> pl.LazyFrame:
         """The table as a lazy polars frame with our column names."""
         frame = self.given if self.given is not None else pl.concat(
-            [_scan(f) for f in self.files], how="vertical_relaxed")
+            [_scan(self.readable(f), self.delimiter) for f in self.files],
+            how="vertical_relaxed")
         if self.columns:
             present = frame.collect_schema().names()
             frame = frame.rename({theirs: ours for ours, theirs in self.columns.items()
@@ -52,11 +78,21 @@ class Table:
         return frame
 
 
-def open_table(source: Source, what: str, columns: Mapping[str, str] | None = None) -> Table:
+def open_table(source: Source, what: str, columns: Mapping[str, str] | None = None, *,
+               encoding: str = "utf-8", delimiter: str | None = None) -> Table:
     """Open a path, glob, list of paths, DuckDB relation, Arrow table or polars frame.
 
     ``columns`` maps our column names to the names in the source (``{"subscriber_id": "msisdn"}``).
+    CSV files are read in ``encoding`` (one of :data:`ENCODINGS`) with ``delimiter``
+    (``,``, tab or ``;``; None: read from the header line). Raises InputError for a file
+    given twice, duplicate column names or a header that is one column holding a delimiter.
     """
+    if encoding.lower() not in ENCODINGS:
+        raise InputError(f"--encoding: unknown encoding {encoding!r} "
+                         f"(known: {', '.join(ENCODINGS)})")
+    if delimiter is not None and delimiter not in DELIMITERS:
+        raise InputError(f"--delimiter: {delimiter!r} is not one of ',', tab or ';'")
+    encoding = ENCODINGS[encoding.lower()]
     if isinstance(source, (str, Path)) or (
         isinstance(source, Sequence) and not isinstance(source, (str, bytes))
         and all(isinstance(s, (str, Path)) for s in source)
@@ -64,8 +100,20 @@ def open_table(source: Source, what: str, columns: Mapping[str, str] | None = No
         files = _expand(source, what)
         for f in files:
             _check_format(f)
+        _reject_repeated(files, what)
         name = files[0] if len(files) == 1 else f"{what} ({len(files)} files)"
-        return Table(name, tuple(files), None, dict(columns or {}))
+        csvs = [f for f in files if not _is_parquet(f)]
+        scratch, copies = _transcode(csvs, encoding) if encoding != "utf-8-sig" else (None, {})
+        seps = {f: _check_header(f, copies.get(f, f), delimiter) for f in csvs}
+        for f in files:
+            if _is_parquet(f):
+                _check_names(f, _parquet_names(f))
+        if len(set(seps.values())) > 1:
+            shown = ", ".join(f"{f}: {s!r}" for f, s in seps.items())
+            raise InputError(f"{what}: the files use different delimiters ({shown})")
+        sep = next(iter(seps.values()), ",")
+        return Table(name, tuple(files), None, dict(columns or {}), sep, encoding, copies,
+                     scratch)
     return Table(what, (), _from_object(source, what), dict(columns or {}))
 
 
@@ -90,10 +138,146 @@ def _check_format(path: str) -> None:
                          "(expected .csv or .parquet)")
 
 
-def _scan(path: str) -> pl.LazyFrame:
-    if Path(path).suffix.lower() in (".parquet", ".pq"):
+def _is_parquet(path: str) -> bool:
+    return Path(path).suffix.lower() in (".parquet", ".pq")
+
+
+def _reject_repeated(files: Sequence[str], what: str) -> None:
+    """The same file twice among the inputs (a glob and an explicit path, a link, a copy)
+    would count its rows twice. Only files of equal size are hashed, so distinct files,
+    the usual case, are never read here."""
+    seen: dict[str, str] = {}
+    for f in files:
+        real = os.path.realpath(f)
+        if real in seen:
+            raise InputError(f"{f}: given twice among the {what} inputs (also as {seen[real]}): "
+                             "its rows would count twice")
+        seen[real] = f
+    by_size: dict[int, list[str]] = {}
+    for real, f in seen.items():
+        by_size.setdefault(os.path.getsize(real), []).append(f)
+    for same_size in by_size.values():
+        digests: dict[str, str] = {}
+        for f in same_size if len(same_size) > 1 else ():
+            digest = _sha256(f)
+            if digest in digests:
+                raise InputError(f"{f}: the same content (sha256) as {digests[digest]}, among "
+                                 f"the {what} inputs: its rows would count twice")
+            digests[digest] = f
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _transcode(files: Sequence[str], encoding: str) -> tuple[Any, dict[str, str]]:
+    """UTF-8 copies of the files that are not ASCII (an ASCII file reads the same in
+    GB18030 and UTF-8, and most extracts are ASCII: ids, months, amounts). DuckDB reads
+    only UTF-8."""
+    scratch = None
+    copies: dict[str, str] = {}
+    try:
+        for f in files:
+            if _is_ascii(f):
+                continue
+            if scratch is None:
+                scratch = tempfile.TemporaryDirectory(prefix="tiering-")
+            copies[f] = os.path.join(scratch.name, f"{len(copies)}.csv")
+            _decode_to_utf8(f, encoding, copies[f])
+    except BaseException:
+        if scratch is not None:
+            scratch.cleanup()
+        raise
+    return scratch, copies
+
+
+def _is_ascii(path: str) -> bool:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            if not chunk.isascii():
+                return False
+    return True
+
+
+def _decode_to_utf8(path: str, encoding: str, out: str) -> None:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    lines = 1
+    try:
+        with open(path, "rb") as src, open(out, "w", encoding="utf-8", newline="") as dst:
+            while True:
+                chunk = src.read(CHUNK)
+                try:
+                    dst.write(decoder.decode(chunk, final=not chunk))
+                except UnicodeDecodeError as exc:
+                    lines += chunk.count(b"\n", 0, exc.start)
+                    bad = chunk[max(exc.start - 10, 0):exc.end + 10]
+                    raise InputError(f"{path}: line {lines}: not {encoding.upper()} text near "
+                                     f"{bad!r}") from None
+                if not chunk:
+                    return
+                lines += chunk.count(b"\n")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot convert to UTF-8 in {os.path.dirname(out)}: "
+                         f"{exc.strerror}") from None
+
+
+def _first_line(path: str) -> str:
+    """The header line as text (a BOM dropped); InputError when it is not UTF-8."""
+    with open(path, "rb") as f:
+        raw = f.readline(MAX_LINE_BYTES)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: {_diagnose_csv(path, ',') or 'header not UTF-8'}") from None
+
+
+def _check_header(path: str, readable: str, delimiter: str | None) -> str:
+    """The file's delimiter (``delimiter``, or the first of ``,``, tab, ``;`` in the header
+    line), after checking its column names."""
+    line = _first_line(readable)
+    sep = delimiter or next((d for d in DELIMITERS if d in line), ",")
+    names = next(csv.reader([line], delimiter=sep), [])
+    if len(names) == 1:
+        held = [d for d in DELIMITERS if d != sep and d in names[0]]
+        if held:
+            kind = "tab" if held[0] == "\t" else repr(held[0])
+            raise InputError(f"{path}: the header is one column holding "
+                             f"{'a tab' if kind == 'tab' else kind}: {names[0].strip()!r}; the "
+                             f"file looks {kind}-delimited: pass --delimiter {kind}")
+    _check_names(path, names)
+    return sep
+
+
+def _parquet_names(path: str) -> list[str]:
+    import pyarrow.parquet as pq
+
+    try:
+        return list(pq.read_schema(path).names)
+    except (OSError, ValueError):  # unreadable: the reader names the file later
+        return []
+
+
+def _check_names(path: str, names: Sequence[str]) -> None:
+    """DuckDB renames a repeated column (``amount`` -> ``amount_1``, names compared trimmed
+    and case-insensitively) and would read one of the two silently."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = name.strip().casefold()
+        if key in seen:
+            raise InputError(f"{path}: column {name.strip()!r} appears twice in the header "
+                             f"(as {seen[key]!r} too)")
+        seen[key] = name.strip()
+
+
+def _scan(path: str, delimiter: str) -> pl.LazyFrame:
+    if _is_parquet(path):
         return pl.scan_parquet(path)
-    return pl.scan_csv(path, infer_schema=False, encoding="utf8", has_header=True)
+    return pl.scan_csv(path, infer_schema=False, encoding="utf8", has_header=True,
+                       separator=delimiter)
 
 
 def _from_object(source: Any, what: str) -> pl.LazyFrame:
@@ -119,36 +303,64 @@ def collect(table: Table, query: pl.LazyFrame) -> pl.DataFrame:
 
 def read_error(table: Table, exc: BaseException) -> InputError:
     """Name the file and, for a malformed CSV, the first bad row (found on this error path
-    only, so the fast path never pays for it)."""
+    only, so the fast path never pays for it). Ctrl-C inside DuckDB surfaces as one of its
+    errors: that is an interruption, not bad input."""
+    text = str(exc)
+    if "interrupt" in type(exc).__name__.lower() or "KeyboardInterrupt" in text:
+        raise KeyboardInterrupt
     for path in table.files:
-        if Path(path).suffix.lower() in (".csv", ".txt"):
-            problem = _diagnose_csv(path)
+        if not _is_parquet(path):
+            problem = _diagnose_csv(table.readable(path), table.delimiter)
             if problem:
                 return InputError(f"{path}: {problem}")
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return InputError(f"{table.name}: cannot read: {first}")
 
 
-def _diagnose_csv(path: str) -> str | None:
-    import csv
-
+def _diagnose_csv(path: str, delimiter: str) -> str | None:
     with open(path, "rb") as f:
         for line_no, raw in enumerate(f, start=1):
+            if len(raw) > MAX_LINE_BYTES:
+                return (f"line {line_no}: longer than the {MAX_LINE_BYTES >> 20} MiB a CSV line "
+                        "may have")
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 bad = raw[max(exc.start - 10, 0):exc.end + 10]
-                return f"line {line_no}: not UTF-8 text near {bad!r}"
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            return "empty file (no header)"
-        for row_no, row in enumerate(reader, start=1):
-            if len(row) != len(header):
-                return (f"row {row_no}: {len(row)} fields where the header has {len(header)}: "
-                        f"{','.join(row)!r}")
+                hint = ("; it decodes as GB18030 (GBK): pass --encoding gb18030"
+                        if _decodes_as(path, "gb18030") else "")
+                return f"line {line_no}: not UTF-8 text near {bad!r}{hint}"
+    # Any field the reader accepts (a line of up to MAX_LINE_BYTES) must be parsed here too,
+    # past the csv module's default limit of 128 KiB; the limit is global, so it is put back.
+    limit = csv.field_size_limit(MAX_LINE_BYTES)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            header = next(reader, None)
+            if header is None:
+                return "empty file (no header)"
+            for row_no, row in enumerate(reader, start=1):
+                if len(row) != len(header):
+                    shown = delimiter.join(row)
+                    shown = shown if len(shown) <= 200 else f"{shown[:200]}..."
+                    return (f"row {row_no}: {len(row)} fields where the header has "
+                            f"{len(header)}: {shown!r}")
+    finally:
+        csv.field_size_limit(limit)
     return None
+
+
+def _decodes_as(path: str, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with open(path, "rb") as f:
+            while True:
+                chunk = f.read(CHUNK)
+                decoder.decode(chunk, final=not chunk)
+                if not chunk:
+                    return True
+    except UnicodeDecodeError:
+        return False
 
 
 def require(table: Table, needed: Sequence[str]) -> pl.Schema:
@@ -180,7 +392,8 @@ def date_expr(col: str, dtype: pl.DataType) -> pl.Expr:
         return c
     if dtype.is_temporal():
         return c.dt.date()
-    return text(col).str.to_date("%Y-%m-%d", strict=False)
+    t = text(col)
+    return pl.when(t.str.contains(f"^{DATE_RE}$")).then(t.str.to_date("%Y-%m-%d", strict=False))
 
 
 def reject_bad(

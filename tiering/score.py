@@ -7,33 +7,29 @@ ever a float, so a score on a threshold compares exactly.
 
 from __future__ import annotations
 
-import re
-
 import polars as pl
 
+# Month text lives in tiering.months (no polars, for the CLI); re-exported for the rules.
+from tiering.months import month_index, month_text, parse_month_text  # noqa: F401
 from tiering.policy import RatingPolicy
 
 WINDOW_MONTHS = 12
-MONTH_RE = r"\s*(\d{4})[-/]?(\d{2})(?:[-/]\d{2})?\s*"
 # Reason codes in the SPEC's order of precedence: the first that applies is reported.
 REASONS = ("future_join", "new", "inactive", "line_type", "not_billed", "no_history")
 REASON_TYPE = pl.Enum(REASONS)  # a byte per line instead of a string
+# What each reason code means, in one line (the run summary and docs/rules.md say it so).
+REASON_TEXT = {
+    "future_join": "joined after the rating month",
+    "new": "tenure under {min_tenure} months (the join month counts as month 1)",
+    "inactive": "status is not active in the rating month",
+    "line_type": "not a personal line (data card, IoT, test line)",
+    "not_billed": "billed_in_month is false",
+    "no_history": "no billing row at all inside the ARPU window",
+}
 
 
-def month_index(year: int, month: int) -> int:
-    return year * 12 + month - 1
-
-
-def parse_month_text(text: str) -> int | None:
-    """The month index of ``YYYY-MM``, ``YYYYMM`` or a ``YYYY-MM-DD`` date; None otherwise."""
-    m = re.fullmatch(MONTH_RE, text)
-    if m is None or not 1 <= int(m.group(2)) <= 12:
-        return None
-    return month_index(int(m.group(1)), int(m.group(2)))
-
-
-def month_text(index: int) -> str:
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+def reason_text(code: str, policy: RatingPolicy) -> str:
+    return REASON_TEXT[code].format(min_tenure=policy.min_tenure_months)
 
 
 def tenure_months(month: int, join_month: pl.Expr) -> pl.Expr:
@@ -57,20 +53,33 @@ def arpu_yuan(sum_fen: pl.Expr, window_months: pl.Expr) -> pl.Expr:
     return round_half_away(sum_fen, window_months * 100)
 
 
+def tenure_band(tenure: pl.Expr, policy: RatingPolicy) -> pl.Expr:
+    """The index in ``policy.tenure_bands`` of the band holding ``tenure`` (null: below the
+    first). Bands are contiguous (the policy loader checks it), so a tenure's band is the
+    last whose start it reaches: one binary search over the starts, whatever the number of
+    bands (a when-chain per band took over 10 s for 2,000 bands)."""
+    starts = pl.Series([b.first for b in policy.tenure_bands], dtype=pl.Int64)
+    band = pl.lit(starts).search_sorted(tenure.cast(pl.Int64), side="right").cast(pl.Int32) - 1
+    return pl.when(band >= 0).then(band)
+
+
 def coefficient_x100(tenure: pl.Expr, policy: RatingPolicy) -> pl.Expr:
     """The tenure coefficient in hundredths, from the policy's bands."""
-    expr: pl.Expr = pl.lit(None, dtype=pl.Int64)
-    for band in reversed(policy.tenure_bands):
-        inside = tenure >= band.first
-        if band.last is not None:
-            inside &= tenure <= band.last
-        expr = pl.when(inside).then(pl.lit(band.coefficient_x100, dtype=pl.Int64)).otherwise(expr)
-    return expr
+    coefficients = pl.Series([b.coefficient_x100 for b in policy.tenure_bands], dtype=pl.Int64)
+    band = tenure_band(tenure, policy)
+    return pl.when(band.is_not_null()).then(pl.lit(coefficients).gather(band.fill_null(0)))
 
 
 def score_x100(arpu: pl.Expr, coefficient: pl.Expr) -> pl.Expr:
     """Composite value score in hundredths: ``max(ARPU, 0) x coefficient``."""
     return arpu.clip(lower_bound=0) * coefficient
+
+
+def arpu_needed(points: pl.Expr, coefficient: pl.Expr) -> pl.Expr:
+    """The least ARPU (whole yuan) whose score reaches ``points``: the inverse of
+    :func:`score_x100`, ``ceil(points x 100 / coefficient_x100)`` in integers (never below 0:
+    a negative ARPU scores as 0)."""
+    return (-((-points * 100) // coefficient)).clip(lower_bound=0)
 
 
 def reason(

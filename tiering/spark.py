@@ -56,6 +56,7 @@ from tiering.engine import (
     ALL,
     LINE_COLUMNS,
     NO_REGION,
+    RESULT_COLUMNS,
     _no_overrides,
     _overrides,
     cut_table,
@@ -102,6 +103,7 @@ class SparkRateResult:
     lines: DataFrame
     partitions: tuple[PartitionThresholds, ...]
     overrides: pl.DataFrame
+    policy: Policy  # the policy it was rated under
     counts: dict[str, int] = field(hash=False)
     unrated: dict[str, int] = field(hash=False)
     timings: dict[str, float] = field(hash=False)
@@ -245,6 +247,8 @@ def rate(
             F.count(F.lit(1)).over(Window.partitionBy("subscriber_id")) > 1,
             sql.DUPLICATES["subscriber_id"][1])})
     unknown_rows = stats["unknown_rows"]
+    # Matched before the repair, as the embedded engine counts them.
+    matched = stats["window_rows"]
     if stats["early"]:
         # Lines billed inside M-12..M-1 before their window start: their sums again, from
         # their own start (engine._repair_early_bills); most months have none.
@@ -260,6 +264,9 @@ def rate(
             f"{bill_in.name}: none of its {billing_total:,} rows falls in the ARPU window "
             f"{sc.month_text(m - sc.WINDOW_MONTHS)} .. {sc.month_text(m - 1)} of month "
             f"{sc.month_text(m)} (is --month right?)")
+    if matched == 0:
+        raise InputError(f"{bill_in.name}: none of its {unknown_rows:,} rows in the ARPU window "
+                         f"matches a subscriber of {subs_in.name}")
 
     histogram = stats["histogram"]
     cuts = cut_table(histogram, rp)
@@ -285,6 +292,7 @@ def rate(
     }
     return SparkRateResult(
         month=sc.month_text(m), lines=tiered, partitions=partitions, overrides=over,
+        policy=policy,
         counts=counts, unrated={r: stats["unrated"].get(r, 0) for r in sc.REASONS},
         timings=timings,
         files={"billing": bill_in.files, "subscribers": subs_in.files,
@@ -658,7 +666,7 @@ def _tiers(lines: DataFrame, cuts: Mapping[str, list[Any]], rp: RatingPolicy) ->
     return lines.withColumn("tier", tier).withColumn(
         "customer_tier", F.when(F.col("customer_id").isNotNull(),
                                 F.max("tier").over(customer))).select(
-        *LINE_COLUMNS, "coefficient_x100", "score_x100", "partition", "customer_tier")
+        *[F.col("fen").alias(c) if c == "window_fen" else c for c in RESULT_COLUMNS])
 
 
 # --- writing -------------------------------------------------------------------------------

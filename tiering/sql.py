@@ -19,7 +19,8 @@ import duckdb
 import polars as pl
 
 from tiering.errors import InputError
-from tiering.readers import EXAMPLES, TRUE_WORDS, FALSE_WORDS, Table, bad_rows_message, read_error
+from tiering.readers import (DATE_RE, EXAMPLES, FALSE_WORDS, MAX_LINE_BYTES, TRUE_WORDS,
+                             Table, bad_rows_message, read_error)
 
 # Grouping a hundred million billing rows by ten million ids needs ~2.2 GB to run in
 # memory; below that DuckDB spills and takes twice as long, or runs out and the billing
@@ -75,8 +76,9 @@ def relation(con: duckdb.DuckDBPyConnection, table: Table, needed: Sequence[str]
         if files and all(f.lower().endswith((".parquet", ".pq")) for f in files):
             rel = con.read_parquet(files)
         elif files:
-            rel = con.read_csv(files, header=True, all_varchar=True, sep=",", quotechar='"',
-                               strict_mode=True)
+            rel = con.read_csv([table.readable(f) for f in files], header=True,
+                               all_varchar=True, sep=table.delimiter, quotechar='"',
+                               strict_mode=True, max_line_size=MAX_LINE_BYTES)
         else:
             rel = con.from_arrow(table.frame.collect().to_arrow())
         ours = {theirs: mine for mine, theirs in table.columns.items()}
@@ -142,7 +144,10 @@ def date_sql(col: str, dtype: str) -> str:
         return col
     if dtype.startswith("TIMESTAMP"):
         return f"CAST({col} AS DATE)"
-    return f"CAST(try_strptime(trim(CAST({col} AS VARCHAR)), '%Y-%m-%d') AS DATE)"
+    # The documented form only: strptime alone takes 2026-2-3 too (it rejects 2026-02-30).
+    t = f"trim(CAST({col} AS VARCHAR))"
+    return (f"CASE WHEN regexp_full_match({t}, '{DATE_RE}') "
+            f"THEN CAST(try_strptime({t}, '%Y-%m-%d') AS DATE) END")
 
 
 def bool_sql(col: str, dtype: str) -> str:

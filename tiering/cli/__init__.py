@@ -29,6 +29,15 @@ COMMANDS = {
     "export": "tiering.cli._rating:export_cmd",
     "deadline": "tiering.cli._sla:deadline_cmd",
     "sla": "tiering.cli._sla:sla_cmd",
+    "calendar": "tiering.cli._sla:calendar_cmd",
+    "months": "tiering.cli._insight:months_cmd",
+    "runs": "tiering.cli._insight:runs_group",
+    "delete": "tiering.cli._insight:delete_cmd",
+    "explain": "tiering.cli._insight:explain_cmd",
+    "diff": "tiering.cli._insight:diff_cmd",
+    "simulate": "tiering.cli._insight:simulate_cmd",
+    "report": "tiering.cli._insight:report_cmd",
+    "upgrade": "tiering.cli._store:upgrade_cmd",
 }
 
 
@@ -48,10 +57,26 @@ class LazyGroup(click.Group):
         module, _, attribute = self.lazy[cmd_name].partition(":")
         try:
             command: click.Command = getattr(import_module(module), attribute)
-        except ImportError:  # pragma: no cover - a command whose engine is not installed
-            return None
+        except ImportError as exc:  # run from a checkout without the dependencies
+            return _missing(cmd_name, exc)
         self.add_command(command, cmd_name)
         return command
+
+
+INSTALL = "pip install -e .  (in a checkout; or: pip install tiering)"
+
+
+def _missing(name: str, exc: ImportError) -> click.Command:
+    """A stand-in for a command whose module cannot be imported: says what is missing and
+    how to install it, and exits 2."""
+    def fail() -> None:
+        click.echo(f"error: `tiering {name}` needs the package {exc.name or exc}, which is not "
+                   f"installed. Install tiering with its dependencies: {INSTALL}", err=True)
+        raise SystemExit(2)
+
+    return click.Command(name, callback=fail, help=f"(not available: {exc.name} missing)",
+                         context_settings={"ignore_unknown_options": True,
+                                           "allow_extra_args": True})
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS,
@@ -63,5 +88,9 @@ def main() -> None:
     Monthly: rate every line from the billing extract (`tiering run`), then look lines up,
     print the cut points or export the month. Work orders: compute deadlines and status
     (`tiering deadline`, `tiering sla`). Results live in one embedded DuckDB file
-    (--store, default ./tiering.duckdb).
+    (--store, default ./tiering.duckdb). Analysts: `tiering explain`, `diff`, `simulate`,
+    `report`; the store's months: `tiering months`, `runs show`, `delete`.
+
+    The rules (eligibility and reason codes, ARPU, coefficient, score, cut points, tiers,
+    highest applies, SLA) are written out in docs/rules.md of the repository.
     """

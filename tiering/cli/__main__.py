@@ -1,5 +1,5 @@
 """``python -m tiering.cli``: the same as the ``tiering`` command."""
 
-from tiering.cli import main
+from tiering.console import main
 
-main(prog_name="tiering")
+main()

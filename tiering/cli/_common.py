@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -24,18 +25,52 @@ json_option = click.option(
 )
 
 
+INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+
 def handle_errors(fn: F) -> F:
-    """Turn a TieringError into its message on stderr and its exit code (never a traceback)."""
+    """Turn a TieringError into its message on stderr and its exit code, and Ctrl-C or
+    SIGTERM into "interrupted" and 130 (never a traceback). Writers clean up on the way
+    out (tiering.store.writer), so the store is as it was."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            previous = (signal.signal(signal.SIGINT, signal.default_int_handler),
+                        signal.signal(signal.SIGTERM, _terminate))
+        except ValueError:  # not the main thread (CliRunner in a thread): leave them
+            previous = None
         try:
             return fn(*args, **kwargs)
         except TieringError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            _interrupted()
+        except Exception as exc:
+            # DuckDB turns Ctrl-C inside a query into its own exception (InterruptException,
+            # or "Query interrupted" through an Arrow stream).
+            if "interrupt" in type(exc).__name__.lower() or "interrupted" in str(exc).lower():
+                _interrupted()
+            if isinstance(exc, OSError):
+                click.echo(f"error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
+                sys.exit(2)
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous[0])
+                signal.signal(signal.SIGTERM, previous[1])
 
     return wrapper  # type: ignore[return-value]
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C: every clean-up runs
+
+
+def _interrupted() -> None:
+    click.echo("interrupted; the store is unchanged", err=True)
+    sys.exit(INTERRUPTED)
 
 
 def _default(value: Any) -> Any:
@@ -48,3 +83,29 @@ def _default(value: Any) -> Any:
 
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, default=_default, indent=2))
+
+
+class MonthType(click.ParamType):
+    """A month option, checked the same way in every command (tiering.months): ``YYYY-MM``
+    (or ``YYYYMM``, or a date in the month), given to the command as ``YYYY-MM``."""
+
+    name = "YYYY-MM"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> str:
+        from tiering.months import parse_month_text, month_text
+
+        index = parse_month_text(str(value))
+        if index is None:
+            self.fail(f"not a month (YYYY-MM): {value!r}", param, ctx)
+        return month_text(index)
+
+
+MONTH = MonthType()
+month_option = click.option(
+    "--month", type=MONTH, help="Rating month (default: the latest in the store).")
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 line``, ``2 lines``, ``1,234 lines``."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from datetime import date
 from typing import Any
 
 import click
 
-from tiering.cli._common import handle_errors, json_option, print_json
+from tiering.cli._common import MONTH, handle_errors, json_option, month_option, plural, print_json
 from tiering.privacy import mask_id
 from tiering.store import DEFAULT_STORE, Store
 
 store_option = click.option(
     "--store", "store_path", default=DEFAULT_STORE, show_default=True,
     type=click.Path(dir_okay=False), help="The DuckDB file holding the rated months.")
-month_option = click.option(
-    "--month", metavar="YYYY-MM", help="Rating month (default: the latest in the store).")
 STARS = "★"
 
 
@@ -26,7 +25,7 @@ def _stars(tier: int | None, tiers: int = 5) -> str:
 
 
 @click.command("run")
-@click.option("--month", required=True, metavar="YYYY-MM",
+@click.option("--month", required=True, type=MONTH,
               help="The rating month M; the ARPU window is M-12 .. M-1.")
 @click.option("--billing", required=True, multiple=True, metavar="PATH_OR_GLOB",
               help="Billing extract: CSV or Parquet with subscriber_id,bill_month,amount. "
@@ -43,6 +42,14 @@ def _stars(tier: int | None, tiers: int = 5) -> str:
               show_default=True, help="Unit of the amount column; fen means integer fen.")
 @click.option("--column", "column_map", multiple=True, metavar="OURS=THEIRS",
               help="Map a column name, e.g. --column subscriber_id=MSISDN (repeatable).")
+@click.option("--encoding", type=click.Choice(["utf-8", "utf-8-sig", "gb18030", "gbk"],
+                                              case_sensitive=False),
+              default="utf-8", show_default=True,
+              help="Encoding of every CSV input (gbk is read as gb18030, which contains it; "
+                   "a UTF-8 byte-order mark is skipped).")
+@click.option("--delimiter", type=click.Choice([",", ";", "tab"]),
+              help="Field delimiter of every CSV input (default: read from each header line: "
+                   "the first of ',', tab, ';' in it).")
 @click.option("--engine", type=click.Choice(["embedded", "spark"]), default="embedded",
               show_default=True, help="embedded: DuckDB and polars on this machine; spark: "
               "a Spark cluster (pip install 'tiering[spark]'), inputs may be table names.")
@@ -57,8 +64,9 @@ def _stars(tier: int | None, tiers: int = 5) -> str:
 @handle_errors
 def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: str | None,
             policy_path: str | None, amount_unit: str, column_map: tuple[str, ...],
-            engine: str, master: str, spark_conf: tuple[str, ...], out: str | None,
-            store_path: str, as_json: bool) -> None:
+            encoding: str, delimiter: str | None, engine: str, master: str,
+            spark_conf: tuple[str, ...], out: str | None, store_path: str,
+            as_json: bool) -> None:
     """Rate every subscriber for a month and store the result.
 
     Reads the billing extract and the subscriber list, computes each line's composite value
@@ -74,7 +82,7 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
     """
     from tiering import __version__
     from tiering.engine import rate
-    from tiering.errors import InputError
+    from tiering.errors import InputError, InputWarning
     from tiering.policy import load_policy
 
     columns = _pairs(column_map, "--column", "OURS=THEIRS")
@@ -82,7 +90,8 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
         from tiering.cli._spark import run_spark
 
         run_spark(month, billing, subscribers, overrides, policy_path, amount_unit, columns,
-                  master, _pairs(spark_conf, "--spark-conf", "KEY=VALUE"), out, as_json)
+                  master, _pairs(spark_conf, "--spark-conf", "KEY=VALUE"), out, store_path,
+                  as_json)
         return
     if out is not None:
         raise InputError("--out is for --engine spark; the embedded engine writes the store "
@@ -95,19 +104,32 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
             click.echo(f"  {time.perf_counter() - started:6.1f}s  {step}...", err=True)
 
     policy = load_policy(policy_path)
-    result = rate(month, list(billing), subscribers, overrides=overrides, policy=policy,
-                  amount_unit=amount_unit, columns=columns, progress=progress)
+    store = Store(store_path)
+    store.check_writable()  # a bad store fails now, not after the rating
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always", InputWarning)
+        result = rate(month, list(billing), subscribers, overrides=overrides, policy=policy,
+                      amount_unit=amount_unit, columns=columns, progress=progress,
+                      encoding=encoding, delimiter="\t" if delimiter == "tab" else delimiter)
+    for w in warned:  # loud: on stderr before the summary, in --json mode too
+        if issubclass(w.category, InputWarning):
+            click.echo(f"warning: {w.message}", err=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     progress("writing the store")
-    Store(store_path).write_month(result, policy, __version__)
+    store.write_month(result, __version__)
     elapsed = round(time.perf_counter() - started, 3)
-    thresholds = Store(store_path).thresholds(result.month)
+    thresholds = store.thresholds(result.month)
     if as_json:
         print_json({"month": result.month, "store": store_path, "counts": result.counts,
                     "unrated": result.unrated, "seconds": elapsed, **thresholds})
         return
     click.echo(f"rated month {result.month} into {store_path} in {elapsed:.1f} s")
-    _echo_counts(result.counts, result.unrated)
+    _echo_counts(result.counts, result.unrated, policy)
     _echo_thresholds(thresholds)
+    if any(p["thresholds"] for p in thresholds["partitions"]):
+        click.echo(f"  realised shares differ from nominal ones because cut points are rounded "
+                   f"to multiples of {policy.rating.round_to} points (lines on a cut point go up)")
 
 
 def _pairs(items: tuple[str, ...], option: str, shape: str) -> dict[str, str]:
@@ -123,10 +145,15 @@ def _pairs(items: tuple[str, ...], option: str, shape: str) -> dict[str, str]:
     return pairs
 
 
-def _echo_counts(c: dict[str, int], unrated: dict[str, int]) -> None:
+def _echo_counts(c: dict[str, int], unrated: dict[str, int], policy: Any) -> None:
+    from tiering.score import reason_text
+
     click.echo(f"  subscribers {c['subscribers']:,}: rated {c['rated']:,}, unrated "
-               f"{c['subscribers'] - c['rated']:,}"
-               + "".join(f", {r} {n:,}" for r, n in unrated.items() if n))
+               f"{c['subscribers'] - c['rated']:,}")
+    for code, n in unrated.items():
+        if n:
+            click.echo(f"    {code:<12} {plural(n, 'line'):>12}: "
+                       f"{reason_text(code, policy.rating)}")
     click.echo(f"  billing rows {c['billing_rows']:,}: outside the window "
                f"{c['outside_window_rows']:,}, unknown subscribers "
                f"{c['unknown_subscriber_rows']:,}; overrides {c['overrides']:,}")
@@ -134,7 +161,7 @@ def _echo_counts(c: dict[str, int], unrated: dict[str, int]) -> None:
 
 def _echo_thresholds(doc: dict[str, Any]) -> None:
     for p in doc["partitions"]:
-        click.echo(f"  partition {p['partition']}: {p['rated']:,} rated lines")
+        click.echo(f"  partition {p['partition']}: {plural(p['rated'], 'rated line')}")
         if not p["thresholds"]:
             click.echo("    no cut points (no rated line): every line is unrated")
         for t in p["thresholds"]:
@@ -142,14 +169,15 @@ def _echo_thresholds(doc: dict[str, Any]) -> None:
             click.echo(f"    {t['tier']}-star from {t['rounded']:>6}  ({raw}, top "
                        f"{t['cumulative_share']}%)")
         for t in p["tiers"]:
-            click.echo(f"    {t['tier']}-star {t['count']:>10,} lines  {t['realised_share']:6.2f}% "
+            click.echo(f"    {t['tier']}-star {plural(t['count'], 'line'):>14}  "
+                       f"{t['realised_share']:6.2f}% "
                        f"(nominal {t['nominal_share']}%)")
 
 
 @click.command("lookup")
 @click.argument("ids", nargs=-1, required=True, metavar="ID...")
 @click.option("--customer", is_flag=True, help="IDs are customer ids: show all their lines.")
-@click.option("--at", "at_date", type=click.DateTime(["%Y-%m-%d"]),
+@click.option("--at", "at_date", type=click.DateTime(["%Y-%m-%d"]), metavar="DATE",
               help="Date for overrides' validity (default: today).")
 @click.option("--mask", is_flag=True,
               help="Star the middle of subscriber ids in the answer (138****8000).")
@@ -177,13 +205,22 @@ def lookup_cmd(ids: tuple[str, ...], customer: bool, at_date: Any, mask: bool,
         doc = reader.thresholds(month)
     by_partition = {p["partition"]: p for p in doc["partitions"]}
     answers = [_describe(r, month, at, policy, by_partition.get(r["partition"])) for r in rows]
+    found = {r["customer_id" if customer else "subscriber_id"] for r in rows}
+    asked = list(dict.fromkeys(ids))
+    missing = [i for i in asked if i not in found]
     if mask:
         answers = [a | {"subscriber_id": mask_id(a["subscriber_id"])} for a in answers]
     if as_json:
-        print_json(answers[0] if len(answers) == 1 and not customer else answers)
-        return
-    for a in answers:
-        _echo_line(a)
+        # One id: an object; several ids (or customers): always a list, however many found.
+        print_json(answers[0] if len(asked) == 1 and not customer else answers)
+    else:
+        for a in answers:
+            _echo_line(a)
+    if missing:
+        shown = ", ".join(i if customer else mask_id(i) for i in missing)
+        what = "customer" if customer else "subscriber"
+        click.echo(f"error: not in month {month} of {store_path}: {what} {shown}", err=True)
+        sys.exit(1)
 
 
 def _describe(row: dict[str, Any], month: str, at: date, policy: Any,
@@ -269,17 +306,44 @@ def thresholds_cmd(month: str | None, store_path: str, as_json: bool) -> None:
               help="Output file: .parquet or .csv.")
 @click.option("--mask", is_flag=True,
               help="Star the middle of subscriber ids (138****8000): they are personal data.")
+@click.option("--with", "extra", type=click.Choice(["month", "effective_tier"]),
+              multiple=True, help="Add a column: the month (first) or each line's effective "
+              "tier, highest applies, on --at (last). Repeat for both.")
+@click.option("--at", "at_date", type=click.DateTime(["%Y-%m-%d"]), metavar="DATE",
+              help="Date of the effective tier (default: the month's first day; it must lie "
+                   "in the month).")
 @store_option
 @json_option
 @handle_errors
-def export_cmd(month: str | None, out: str, mask: bool, store_path: str, as_json: bool) -> None:
+def export_cmd(month: str | None, out: str, mask: bool, extra: tuple[str, ...],
+               at_date: Any, store_path: str, as_json: bool) -> None:
     """Write a month's per-subscriber rows (the SPEC section 7 columns) to Parquet or CSV.
 
     \b
     Example:
       tiering export --month 2026-11 --out tiers-2026-11.parquet
+      tiering export --month 2026-11 --with month --with effective_tier --out t.csv
     """
-    month, rows = Store(store_path).export(out, month, mask=mask)
+    from pathlib import Path
+
+    from tiering.errors import InputError
+
+    try:  # as `run` creates the store's folder
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot create the folder: {exc.strerror}") from None
+    store = Store(store_path)
+    on = None
+    if "effective_tier" in extra:
+        from datetime import date
+
+        month = store.run_record(month)["month"]
+        first = date.fromisoformat(f"{month}-01")
+        on = at_date.date() if at_date else first
+        if (on.year, on.month) != (first.year, first.month):
+            raise InputError(f"--at {on}: not in the exported month {month}")
+    month, rows = store.export(out, month, mask=mask, with_month="month" in extra,
+                               effective_on=on)
     if as_json:
         print_json({"month": month, "out": out, "rows": rows})
     else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ def deadline_cmd(tier: int, issue_class: str, opened: str, pauses: tuple[str, ..
         "clock": d.clock, "calendar": d.calendar, "target": d.target, "unit": d.unit,
         "now": at.astimezone(zone), "deadline": d.deadline, "state": st.state,
         "counted_seconds": st.counted_seconds, "remaining_seconds": st.remaining_seconds,
-        "fraction": st.fraction, "escalation": st.escalation,
+        "fraction": st.fraction, "escalation": st.escalation, "warning": d.warning,
     }
     if as_json:
         print_json(doc)
@@ -95,6 +95,9 @@ def deadline_cmd(tier: int, issue_class: str, opened: str, pauses: tuple[str, ..
     click.echo(f"counted    {_hours(st.counted_seconds)} ({st.fraction:.1%} of the target)")
     click.echo(f"remaining  {_hours(st.remaining_seconds)}")
     click.echo(f"escalation {st.escalation or '-'}")
+    if d.warning:
+        click.echo(f"warning    {d.warning}")
+        click.echo(f"warning: {d.warning}", err=True)
 
 
 def _hours(seconds: float) -> str:
@@ -113,26 +116,30 @@ def _hours(seconds: float) -> str:
 @click.option("--store", "store_path", type=click.Path(dir_okay=False), metavar="PATH",
               help="Store: a ticket with an empty tier and a subscriber_id gets the "
                    "subscriber's effective tier at opening from it.")
+@click.option("--skip-bad", is_flag=True,
+              help="Compute the well-formed rows; a malformed row gets its error text.")
 @json_option
 @handle_errors
 def sla_cmd(tickets: str, now: str | None, out: str | None, policy_path: str | None,
-            store_path: str | None, as_json: bool) -> None:
+            store_path: str | None, skip_bad: bool, as_json: bool) -> None:
     """Deadlines and status for a file of tickets (CSV or Parquet).
 
     Columns: ticket_id, tier (stars at opening), issue_class, opened_at (ISO-8601 with
     offset); optional resolved_at, subscriber_id, and pauses (CSV text
     START/END;START/END, START/ while running; Parquet a list of struct{start, end}).
     Adds deadline, state (on_track, warning, breached, paused, met), counted_seconds,
-    remaining_seconds, fraction, escalation and error. A ticket that cannot be computed
-    (unknown class or tier, a date outside the calendar's known years) gets an error text
-    and no deadline; the others are computed and the count is reported. Malformed input
-    stops with exit 2 naming the file, row (1 = first ticket), column and value.
+    remaining_seconds, fraction, escalation, error and warning (a provisional answer). A
+    ticket that cannot be computed (unknown class or tier, a date outside the calendar's
+    years) gets an error text and no deadline; the others are computed and the count is
+    reported. Malformed input stops with exit 2 naming the file, row (1 = first ticket),
+    column and value, with the count and the first five; --skip-bad computes the rest.
 
     \b
     Examples:
       tiering sla tickets.csv --now 2026-10-08T12:00:00+08:00 > status.csv
       tiering sla tickets.parquet --out status.parquet --json
       tiering sla tickets.csv --store tiering.duckdb --out status.csv
+      tiering sla tickets.csv --now 2026-10-08T12:00:00+08:00 --skip-bad --json
     """
     from tiering.sla import deadlines
 
@@ -146,21 +153,27 @@ def sla_cmd(tickets: str, now: str | None, out: str | None, policy_path: str | N
                          f"issue_class, opened_at)")
     if store_path is not None:
         frame = _tiers_from_store(frame, store_path, tickets, policy.sla.timezone)
-    result = deadlines(frame, now=at, policy=policy, source=tickets)
+    result = deadlines(frame, now=at, policy=policy, source=tickets, skip_bad=skip_bad)
     failed = result["error"].is_not_null().sum()
+    provisional = result["warning"].is_not_null().sum()
     states = {s: n for s, n in result["state"].value_counts().iter_rows() if s is not None}
     written = result if out is not None and out.endswith(".parquet") else _as_text(result, policy)
     if out is not None:
         _write(written, out)
-    summary = {"tickets": result.height, "not_computed": failed, "states": states,
-               "out": out}
+    summary = {"tickets": result.height, "not_computed": failed, "provisional": provisional,
+               "states": states, "out": out}
+    if provisional:
+        click.echo(f"warning: {provisional} of {result.height} answers are provisional (a year "
+                   f"the calendar only guesses; see the warning column)", err=True)
     if as_json:
-        print_json(summary if out is not None else {**summary, "rows": written.to_dicts()})
+        print_json(summary if out is not None else {**summary, "rows": written.with_columns(
+            written["tier"].cast(int, strict=False)).to_dicts()})  # tiers as integers
         return
     if out is None:
         click.echo(written.write_csv(), nl=False)
     click.echo(f"{result.height} tickets; {failed} could not be computed (see the error "
-               f"column); " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())),
+               f"column); {provisional} provisional (see the warning column); "
+               + ", ".join(f"{k} {v}" for k, v in sorted(states.items())),
                err=out is None)
     if out is not None:
         click.echo(f"wrote {out}")
@@ -197,7 +210,7 @@ def _as_text(result: Any, policy: Any) -> Any:
     """The deadline as ISO-8601 text with offset, each in its class's clock zone."""
     import polars as pl
 
-    from tiering.calendar import get_clock
+    from tiering.clock import get_clock
 
     by_zone: dict[str, list[str]] = {}
     for name in result["issue_class"].cast(pl.String).str.strip_chars().unique().to_list():
@@ -232,3 +245,66 @@ def _tiers_from_store(frame: Any, store_path: str, source: str, zone: str) -> An
               .cast(pl.Datetime("us", "UTC")).dt.convert_time_zone(zone))
     found = Store(store_path).effective_tiers(frame["subscriber_id"].gather(need), opened)
     return frame.with_columns(tier.scatter(need, found.cast(tier.dtype)))
+
+
+HORIZON_DAYS = 90  # SPEC: warn when the coming 90 days are not all known
+
+
+@click.command("calendar")
+@click.option("--now", metavar="ISO", help="Count the coming 90 days from here (default: now).")
+@click.option("--policy", "policy_path", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Policy TOML (default: the shipped policy).")
+@json_option
+@handle_errors
+def calendar_cmd(now: str | None, policy_path: str | None, as_json: bool) -> None:
+    """The business calendars of the policy: known years, the library they come from, and a
+    warning when the coming 90 days are not all known.
+
+    A year after the known ones has no official schedule (for China: the State Council's
+    yearly notice, the only source of make-up days). With sla.unknown_years = "provisional"
+    (the default) such dates are computed from the statutory holidays and every answer on them
+    carries a warning; with "error" they get no deadline.
+
+    \b
+    Examples:
+      tiering calendar
+      tiering calendar --json --now 2026-12-01T09:00:00+08:00
+    """
+    from tiering.clock import BusinessCalendar, from_us, get_clock, to_us
+
+    policy = _policy(policy_path)
+    at = to_us(_aware(now, "--now") if now is not None else datetime.now(timezone.utc))
+    calendars: dict[str, Any] = {}
+    for cls in policy.sla.classes.values():
+        clock = get_clock(cls, policy)
+        if isinstance(clock, BusinessCalendar):
+            entry = calendars.setdefault(clock.name, {"clock": clock, "classes": []})
+            entry["classes"].append(cls.name)
+    docs, warnings = [], []
+    for name, entry in calendars.items():
+        clock = entry["clock"]
+        horizon = from_us(at, clock.timezone) + timedelta(days=HORIZON_DAYS)
+        doc = {"name": name, "timezone": clock.timezone, "source": clock.source,
+               "known_years": [clock.first_year, clock.known_last],
+               "provisional_years": ([clock.known_last + 1, clock.last_year]
+                                     if clock.last_year > clock.known_last else None),
+               "classes": entry["classes"], "horizon": horizon.date().isoformat(),
+               "horizon_known": horizon.year <= clock.known_last}
+        if not doc["horizon_known"]:
+            warnings.append(f"calendar {name!r}: the coming {HORIZON_DAYS} days reach "
+                            f"{horizon.year}, which has no official schedule in {clock.source} "
+                            f"(known up to {clock.known_last}); update the package or add the "
+                            f"year in a calendar file")
+        docs.append(doc)
+    if as_json:
+        print_json({"unknown_years": policy.sla.unknown_years, "calendars": docs,
+                    "warnings": warnings})
+    else:
+        for d in docs:
+            prov = d["provisional_years"]
+            click.echo(f"{d['name']:8s} known {d['known_years'][0]}-{d['known_years'][1]}"
+                       + (f", provisional {prov[0]}-{prov[1]}" if prov else "")
+                       + f"  ({d['source']}; {d['timezone']}; classes {', '.join(d['classes'])})")
+        click.echo(f"unknown years: {policy.sla.unknown_years}")
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)

@@ -1,73 +1,39 @@
-"""The embedded store: one DuckDB file holding every rated month, its thresholds and runs.
+"""Reading the store: a :class:`StoreReader` keeps one read-only connection between calls.
 
-Writing never touches the live file: a run copies the store, writes the month into the copy
-in one transaction, and swaps the copy in with an atomic rename. A crash leaves the old file
-as it was, and readers in other processes (DuckDB allows one writer) keep answering from the
-last complete month while a run writes the next. Writers queue on a lock file.
-Reading goes through a :class:`StoreReader` (``Store.reader()``), which keeps one read-only
-connection open between calls and reopens when a run has swapped in a new file; the one-shot
-``Store.lines``/``Store.effective_tiers``/... open a reader for a single call. A reader that
-keeps being asked about a month answers from an in-memory index of it (tiering.month_index).
-User values only ever reach SQL as parameters.
+It reopens when a run has swapped in a new catalog; the one-shot ``Store.lines``/
+``Store.effective_tiers``/... open a reader for a single call. A reader that keeps being
+asked about a month answers from an in-memory index of it (tiering.store.index). User values
+only ever reach SQL as parameters.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import fcntl
 import functools
-import hashlib
 import json
 import os
-import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import duckdb
 
 from tiering.errors import NotFound, StoreError
 from tiering.policy import Policy, policy_from_text
-from tiering.privacy import mask_id, mask_sql
+from tiering.privacy import mask_id
+from tiering.store.catalog import DEFAULT_STORE, check_format, lines_view, month_files
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from tiering.engine import RateResult
-    from tiering.month_index import MonthIndex
+    from tiering.store.index import MonthIndex
 
-DEFAULT_STORE = "tiering.duckdb"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    month VARCHAR PRIMARY KEY, run_at TIMESTAMPTZ, version VARCHAR,
-    policy_fingerprint VARCHAR, policy_toml VARCHAR, unrated_service_tier TINYINT,
-    inputs JSON, counts JSON,
-    unrated JSON, timings JSON);
-CREATE TABLE IF NOT EXISTS lines (
-    month VARCHAR, subscriber_id VARCHAR, customer_id VARCHAR, region VARCHAR,
-    tenure_months INTEGER, window_months INTEGER, arpu_yuan BIGINT, arpu_score BIGINT,
-    coefficient DECIMAL(6,2), score DECIMAL(18,2), tier TINYINT, reason VARCHAR,
-    partition VARCHAR, customer_tier TINYINT);
-CREATE TABLE IF NOT EXISTS thresholds (
-    month VARCHAR, partition VARCHAR, rated BIGINT, tier TINYINT, cumulative_share DECIMAL(5,2),
-    rank BIGINT, raw DECIMAL(18,2), rounded BIGINT);
-CREATE TABLE IF NOT EXISTS tier_counts (
-    month VARCHAR, partition VARCHAR, tier TINYINT, count BIGINT, nominal_share DECIMAL(5,2),
-    realised_share DECIMAL(5,2));
-CREATE TABLE IF NOT EXISTS overrides (
-    month VARCHAR, subscriber_id VARCHAR, customer_id VARCHAR, tier TINYINT, valid_from DATE,
-    valid_to DATE, reason VARCHAR);
-"""
-MONTH_TABLES = ("lines", "thresholds", "tier_counts", "overrides", "runs")
-EXPORT_COLUMNS = ("subscriber_id, customer_id, region, tenure_months, window_months, arpu_yuan, "
-                  "arpu_score, coefficient, score, tier, reason")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,170 +48,22 @@ class Effective:
     default_used: bool
 
 
-def file_fingerprint(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+def _retried(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a read again, once, on the new catalog when a run swapped it mid-call: the run
+    removes the files the old catalog named, so the first try may find them gone."""
 
+    @functools.wraps(method)
+    def wrapper(self: StoreReader, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except (duckdb.IOException, StoreError):
+            with self._lock:
+                if not self._swapped():
+                    raise
+                self.close()
+            return method(self, *args, **kwargs)
 
-def _pct(x100: int) -> Decimal:
-    return Decimal(x100) / 100
-
-
-class Store:
-    """A store file. Reading opens it read-only; :meth:`write_month` swaps in a new file."""
-
-    def __init__(self, path: str | Path = DEFAULT_STORE) -> None:
-        self.path = Path(path)
-
-    # --- writing -------------------------------------------------------------------------
-
-    def write_month(self, result: RateResult, policy: Policy, version: str) -> None:
-        """Replace ``result.month`` in one transaction on a copy, then swap the copy in."""
-        from concurrent.futures import ThreadPoolExecutor  # not on the look-up path
-
-        from tiering.engine import LINE_COLUMNS
-
-        # The inputs' digests (a run record names exactly what was rated) are read in a
-        # thread while DuckDB writes the lines: hashing releases the GIL.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            digests = {f: pool.submit(file_fingerprint, f)
-                       for files in result.files.values() for f in files}
-            # Stored in id order, so a look-up's zone maps skip all but one row group. polars
-            # sorts ten million ids in a third of the time DuckDB's ORDER BY takes; both
-            # order strings by their UTF-8 bytes.
-            lines = result.lines.select(*LINE_COLUMNS, "partition", "customer_tier"
-                                        ).with_columns(result.lines["subscriber_id"].cast(str)
-                                                       ).sort("subscriber_id")
-            thresholds, counts = self._partition_rows(result)
-            with self._writer() as con:
-                con.execute("BEGIN")
-                for table in MONTH_TABLES:
-                    con.execute(f"DELETE FROM {table} WHERE month = ?", [result.month])
-                con.register("new_lines", lines)
-                con.execute("INSERT INTO lines SELECT ?, * FROM new_lines", [result.month])
-                if thresholds:  # a month with no rated line has no cut points (SPEC 4)
-                    con.executemany("INSERT INTO thresholds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                    thresholds)
-                con.executemany("INSERT INTO tier_counts VALUES (?, ?, ?, ?, ?, ?)", counts)
-                con.register("new_overrides", result.overrides)
-                con.execute("INSERT INTO overrides SELECT ?, subscriber_id, customer_id, tier, "
-                            "valid_from, valid_to, reason FROM new_overrides", [result.month])
-                inputs = {kind: {f: digests[f].result() for f in files}
-                          for kind, files in result.files.items()}
-                con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-                    result.month, datetime.now(timezone.utc), version, policy.fingerprint,
-                    policy.text, policy.rating.unrated_service_tier, json.dumps(inputs),
-                    json.dumps(result.counts), json.dumps(result.unrated),
-                    json.dumps(result.timings)])
-                con.execute("COMMIT")
-
-    def export(self, out: str | Path, month: str | None = None, *, mask: bool = False
-               ) -> tuple[str, int]:
-        """Write a month's per-subscriber rows (SPEC section 7 columns) to Parquet or CSV;
-        ``mask`` stars the middle of every subscriber id."""
-        import pyarrow.csv as pcsv
-        import pyarrow.parquet as pq
-
-        out = Path(out)
-        suffix = out.suffix.lower()
-        if suffix not in (".parquet", ".csv"):
-            raise StoreError(f"{out}: export writes .parquet or .csv files")
-        with self._reader() as reader:
-            con = reader.connection()
-            month = reader._resolve(month)
-            columns = EXPORT_COLUMNS.replace(
-                "subscriber_id,", f"{mask_sql('subscriber_id')} AS subscriber_id,", 1
-            ) if mask else EXPORT_COLUMNS
-            table = con.sql(f"SELECT {columns} FROM lines WHERE month = ? "
-                            "ORDER BY subscriber_id", params=[month]).to_arrow_table()
-        tmp = out.with_name(f".{out.name}.tmp")
-        if suffix == ".parquet":
-            pq.write_table(table, tmp)
-        else:
-            pcsv.write_csv(table, tmp, pcsv.WriteOptions(quoting_style="needed"))
-        os.replace(tmp, out)
-        return month, table.num_rows
-
-    @staticmethod
-    def _partition_rows(result: RateResult) -> tuple[list[list[Any]], list[list[Any]]]:
-        thresholds, counts = [], []
-        for p in result.partitions:
-            for t in p.thresholds:
-                raw = None if t.raw_x100 is None else _pct(t.raw_x100)
-                thresholds.append([result.month, p.partition, p.rated, t.tier,
-                                   _pct(t.cumulative_share_x100), t.rank, raw, t.rounded])
-            for c in p.tiers:
-                counts.append([result.month, p.partition, c.tier, c.count,
-                               _pct(c.nominal_share_x100), _pct(c.realised_share_x100)])
-        return thresholds, counts
-
-    @contextlib.contextmanager
-    def _writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(self.path.name + ".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one writer at a time; readers never wait
-            # Holding the lock, any copy left here is a killed writer's: remove it.
-            for stale in self.path.parent.glob(f".{self.path.name}.*.tmp*"):
-                stale.unlink(missing_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            if self.path.exists():
-                shutil.copyfile(self.path, tmp)
-            try:
-                con = duckdb.connect(str(tmp))
-                try:
-                    con.execute(SCHEMA)
-                    yield con
-                    con.execute("CHECKPOINT")
-                finally:
-                    con.close()
-                with open(tmp, "rb") as f:
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.path)
-                dir_fd = os.open(self.path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
-            finally:
-                tmp.unlink(missing_ok=True)
-
-    # --- reading -------------------------------------------------------------------------
-
-    def reader(self, *, index_after: int | None = 1) -> StoreReader:
-        """A reader that stays open, for embedding: one read-only connection and the parsed
-        policy, thresholds and (see ``index_after`` in :class:`StoreReader`) look-up index of
-        each month, kept until a run swaps in a new file. Use it as a context manager
-        (``with store.reader() as r: r.lines([...])``)."""
-        return StoreReader(self.path, index_after=index_after)
-
-    @contextlib.contextmanager
-    def _reader(self) -> Iterator[StoreReader]:
-        with self.reader() as reader:
-            yield reader
-
-    def months(self) -> list[str]:
-        with self._reader() as r:
-            return r.months()
-
-    def run_record(self, month: str | None = None) -> dict[str, Any]:
-        with self._reader() as r:
-            return r.run_record(month)
-
-    def thresholds(self, month: str | None = None) -> dict[str, Any]:
-        """The thresholds document of ``thresholds --json``."""
-        with self._reader() as r:
-            return r.thresholds(month)
-
-    def lines(self, ids: Sequence[str], *, month: str | None = None, customer: bool = False,
-              at: date | None = None) -> tuple[str, Policy, list[dict[str, Any]]]:
-        """See :meth:`StoreReader.lines` (this opens the file for one call)."""
-        with self._reader() as r:
-            return r.lines(ids, month=month, customer=customer, at=at)
-
-    def effective_tiers(self, ids: pl.Series, at: pl.Series) -> pl.Series:
-        """See :meth:`StoreReader.effective_tiers` (this opens the file for one call)."""
-        with self._reader() as r:
-            return r.effective_tiers(ids, at)
+    return wrapper
 
 
 class StoreReader:
@@ -266,7 +84,7 @@ class StoreReader:
 
     Look-ups by subscriber id (``lines`` and ``effective_tiers``; not ``customer=True``) of
     a month are answered by SQL for the first ``index_after`` calls that need the month, and
-    from then on by an in-memory index of it (tiering.month_index), built once and dropped
+    from then on by an in-memory index of it (tiering.store.index), built once and dropped
     with the file. SQL costs milliseconds of planning and scanning per call but nothing up
     front; the index costs a read of the month once (under a second per million lines) and
     then a fraction of a millisecond per call. So a one-shot call (``Store.lines``, the CLI)
@@ -331,16 +149,27 @@ class StoreReader:
         try:
             con.execute("ATTACH $path AS store (READ_ONLY)", {"path": str(self.path)})
             con.execute("USE store")
+            check_format(con, self.path)
             runs = dict(con.execute(
                 "SELECT month, unrated_service_tier FROM runs ORDER BY month").fetchall())
-        except duckdb.CatalogException:
+            # Our own ``lines``, from the files where the catalog is now (the catalog's view
+            # for analysts names them by absolute path, so it breaks if the store moves).
+            con.execute(f"CREATE TEMP VIEW lines AS {lines_view(month_files(con, self.path))}")
+        except StoreError:
             con.close()
-            raise StoreError(f"{self.path} is a DuckDB file but not a tiering store "
-                             "(it has no runs table)") from None
+            raise
         except duckdb.Error as exc:
             con.close()
             raise StoreError(f"cannot open the store {self.path}: {exc}") from None
         return con, runs
+
+    def _swapped(self) -> bool:
+        """Whether a run has swapped in another catalog since this reader opened it."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return True
+        return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size) != self._identity
 
     # --- months, runs, policy, thresholds ----------------------------------------------------
     # Each public call checks the file once (connection()) and then works on that connection
@@ -362,6 +191,26 @@ class StoreReader:
         with self._lock:
             con = self.connection()
             return self._policy(con, self._resolve(month))
+
+    @_retried
+    def month_table(self, month: str | None = None, columns: str = "* EXCLUDE (month)",
+                    *, effective_on: date | None = None) -> tuple[str, Any]:
+        """A month's lines as an Arrow table of ``columns`` (fixed SQL text over ``lines``
+        as ``l``), in id order; with ``effective_on``, each line's effective tier on that
+        date follows as ``effective_tier``."""
+        with self._lock:
+            con = self.connection()
+            month = self._resolve(month)
+            params: dict[str, Any] = {"month": month}
+            if effective_on is None:
+                sql = f"SELECT {columns} FROM lines l WHERE l.month = $month"
+            else:
+                params["on"] = effective_on
+                sql = (f"SELECT {columns}, e.effective_tier FROM lines l JOIN "
+                       f"({effective_sql(REQUESTS_OF_MONTH)}) e USING (subscriber_id) "
+                       "WHERE l.month = $month")
+            return month, con.sql(f"{sql} ORDER BY l.subscriber_id", params=params
+                                  ).to_arrow_table()
 
     def run_record(self, month: str | None = None) -> dict[str, Any]:
         with self._lock:
@@ -389,7 +238,9 @@ class StoreReader:
                 raise StoreError(f"the store {self.path} holds no rated month yet")
             return max(self._runs)
         if month not in self._runs:
-            raise NotFound(f"month {month} is not in the store {self.path}")
+            stored = ", ".join(self._runs) or "none"
+            raise NotFound(f"month {month} is not in the store {self.path} "
+                           f"(months stored: {stored})")
         return month
 
     def _policy(self, con: duckdb.DuckDBPyConnection, month: str) -> Policy:
@@ -400,6 +251,7 @@ class StoreReader:
 
     # --- look-ups ----------------------------------------------------------------------------
 
+    @_retried
     def lines(self, ids: Sequence[str], *, month: str | None = None, customer: bool = False,
               at: date | None = None) -> tuple[str, Policy, list[dict[str, Any]]]:
         """The stored rows of some lines (or of every line of some customers), each with its
@@ -458,6 +310,7 @@ class StoreReader:
             rows.append(row)
         return rows
 
+    @_retried
     def effective_tiers(self, ids: pl.Series, at: pl.Series) -> pl.Series:
         """Effective tier per (subscriber, date), from the latest stored month not after the
         date's month (a ticket takes the tiers of the month it opened in). Null: not found."""
@@ -491,7 +344,7 @@ class StoreReader:
         import polars as pl
         import pyarrow as pa
 
-        from tiering.month_index import months_of
+        from tiering.store.index import months_of
 
         months = list(self._runs)
         on = dates.to_numpy()
@@ -525,7 +378,7 @@ class StoreReader:
 
 def _load_index(con: duckdb.DuckDBPyConnection, month: str, unrated_service_tier: int, *,
                 rows: bool) -> MonthIndex | None:
-    from tiering import month_index
+    from tiering.store import index as month_index
 
     params = {"month": month}
     overrides = con.sql(MONTH_OVERRIDES, params=params).to_arrow_table()
@@ -611,6 +464,8 @@ REQUESTS_REGISTERED = (f"SELECT i, subscriber_id, $month::VARCHAR AS month, $on:
 REQUESTS_OF_CUSTOMERS = ("SELECT row_number() OVER () AS i, subscriber_id, month, "
                          "$on::DATE AS on_date FROM lines "
                          "WHERE month = $month AND customer_id IN (SELECT unnest($ids::VARCHAR[]))")
+REQUESTS_OF_MONTH = ("SELECT row_number() OVER () AS i, subscriber_id, month, "
+                     "$on::DATE AS on_date FROM lines WHERE month = $month")
 # A ticket takes the tiers of the latest stored month not after the month it opened in.
 REQUESTS_DATED = ("SELECT q.i, q.subscriber_id, (SELECT max(r.month) FROM runs r "
                   "WHERE r.month <= strftime(q.on_date, '%Y-%m')) AS month, q.on_date "
@@ -620,7 +475,7 @@ REQUESTS_DATED = ("SELECT q.i, q.subscriber_id, (SELECT max(r.month) FROM runs r
 # plans no dynamic join filter. It narrows what is read, never what matches.
 NARROW_ONE = "WHERE l.month = $month AND l.subscriber_id = $id"
 
-# What a month's index reads (tiering.month_index): the lines, and the overrides matched to
+# What a month's index reads (tiering.store.index): the lines, and the overrides matched to
 # the lines they apply to as ``matched`` below does (fixed text; the month is a parameter).
 MONTH_LINES = "SELECT {columns} FROM lines WHERE month = $month"
 INDEX_RULE = "subscriber_id, tier, customer_tier"
@@ -637,8 +492,8 @@ WHERE o.month = $month
 
 # Highest applies (就高原则), the one definition of the effective tier: the line's own tier,
 # the customer's best line, an override active on the date; else the policy's tier for
-# unrated lines (tiering.month_index.highest_applies is its array twin for indexed months,
-# tiering.sla.effective_tier the scalar one; tests hold them equal). Of active overrides of
+# unrated lines (tiering.store.index.highest_applies is its array twin for indexed months,
+# tiering.effective.effective_tier the scalar one; tests hold them equal). Of active overrides of
 # equal tier, the greatest reason is reported, whatever order the rows come in. One row per
 # request that names a stored line: the request's i, the
 # EFFECTIVE_COLUMNS, then the line's columns: LINE_KEYS (what the rule reads) or all of them.

@@ -138,7 +138,7 @@ def line_overrides(lines: np.ndarray, tiers: np.ndarray, valid_from: np.ndarray,
 def highest_applies(own: np.ndarray, customer: np.ndarray, override: np.ndarray,
                     unrated_service_tier: int) -> tuple[np.ndarray, np.ndarray]:
     """就高原则 over arrays (0 = no tier): the effective tier and whether it is the policy's
-    tier for unrated lines. The array twin of ``tiering.sla.effective_tier`` and of
+    tier for unrated lines. The array twin of ``tiering.effective.effective_tier`` and of
     ``EFFECTIVE_SQL`` in the store; tests hold the three equal."""
     best = np.maximum(np.maximum(own, customer), override)
     return np.where(best > 0, best, unrated_service_tier).astype(np.int8), best == 0
