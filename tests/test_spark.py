@@ -178,10 +178,10 @@ def test_unknown_ids_rows_outside_the_window_and_early_bills(spark: SparkSession
         "0138,2026-02-10, active ,PERSONAL,N,Y\n"
         "138,2025-01-01,active,,n ,0\n"
         "139,2026-04-01,active,personal,,t\n"
-        "140,2024-1-5,inactive,personal,S,\n")
+        "140,2024-01-05,inactive,personal,S,\n")
     (tmp_path / "bill.csv").write_text(
         "subscriber_id,bill_month,amount\n"
-        "0138,2025-12,10.00\n0138,2026-03,20.10\n0138,202605,-5.5\n138,2026/10,1.01\n"
+        "0138,2025-12,10.00\n0138,2026-03,20.10\n0138,202605,-5.5\n138,202610,1.01\n"
         "138,2026-10-31,2.50\n139,2026-01,100\n139,2026-10,50.50\n"
         "77,2026-10,1.00\n140,2026-11,3\n")
     got = assert_same(spark, tmp_path / "bill.csv", tmp_path / "subs.csv")
@@ -275,5 +275,13 @@ def test_cli_writes_the_month_as_a_parquet_directory(spark: SparkSession, tmp_pa
     assert failed.exit_code == 2 and "column 'amount'" in failed.output
     assert sorted(p.name for p in out.iterdir()) == before
     assert not (tmp_path / "new").exists()
-    refused = _cli(*inputs, "--engine", "spark")
-    assert refused.exit_code == 2 and "--out DIR" in refused.output
+    # Into the store: the embedded look-ups answer from what Spark wrote.
+    stored = tmp_path / "spark.duckdb"
+    assert _cli(*inputs, "--engine", "spark", "--store", str(stored)).exit_code == 0
+    from tiering.store import Store
+
+    ids = rated.lines["subscriber_id"].to_list()
+    _, _, got_rows = Store(stored).lines(ids, at=date(2026, 11, 15))
+    _, _, want_rows = Store(tmp_path / "t.duckdb").lines(ids, at=date(2026, 11, 15))
+    assert got_rows == want_rows
+    assert Store(stored).thresholds(MONTH) == Store(tmp_path / "t.duckdb").thresholds(MONTH)

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from py4j.protocol import Py4JJavaError
 from pyspark import StorageLevel
 from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
@@ -65,9 +66,11 @@ from tiering.engine import (
     tier_bounds,
 )
 from tiering.errors import InputError
+from tiering.months import MONTH_RE
 from tiering.policy import Policy, RatingPolicy, load_policy
 from tiering.privacy import mask_id
 from tiering.readers import (
+    DATE_RE,
     EXAMPLES,
     FALSE_WORDS,
     OPTIONAL_SUBSCRIBER_COLUMNS,
@@ -145,6 +148,25 @@ class SparkRateResult:
                 fs.delete(scratch, True)
 
 
+def write_store(result: SparkRateResult, store: Any, version: str) -> None:
+    """Write the month into a (local) store: Spark writes the lines as Parquet files of the
+    store's line types (``tiering.store.catalog.LINE_TYPES``), in id order within each
+    file, beside the store; the store moves them in with the rest of the month in one step
+    (``Store.write_month_files``)."""
+    import shutil
+
+    from tiering.store.catalog import LINE_TYPES
+
+    scratch = store.path.with_name(f".{store.path.name}.spark-{os.getpid()}")
+    try:
+        result.lines.select(*[F.col(c).cast("string") if t == "VARCHAR" else F.col(c)
+                              for c, t in LINE_TYPES]).sortWithinPartitions(
+            "subscriber_id").write.parquet(str(scratch))
+        store.write_month_files(result, sorted(scratch.glob("part-*.parquet")), version)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def session(master: str = "local[2]", conf: Mapping[str, str] | None = None) -> SparkSession:
     """A session for ``tiering run --engine spark``: ANSI on; in local mode the driver is
     the executor, so it gets 4 GB and eight shuffle partitions per core unless ``conf``
@@ -215,6 +237,10 @@ def rate(
     bill_in = _renamed(_named(billing, "billing"), columns)
     _require(subs_in, SUBSCRIBER_COLUMNS)
     _require(bill_in, bl.COLUMNS)
+    for source in (bill_in, subs_in):
+        # Up front: Spark plans an empty input away, and its observed counts with it.
+        if source.frame.isEmpty():
+            raise InputError(f"{source.name}: no rows (empty input)")
     over = _no_overrides()
     if overrides is not None:
         over_in = _renamed(_named(overrides, "overrides"), columns)
@@ -240,8 +266,10 @@ def rate(
         stats = _stats(lines, rp)
     except PySparkException as exc:
         raise _job_error(exc, bill_in, subs_in) from None
-    _check(bill_in, bill_rows, bill_seen.get, bill_checks)
-    _check(subs_in, subs_rows, subs_seen.get, subs_checks)
+    seen = {"billing": _seen(bill_seen, bill_rows, bill_checks),
+            "subscribers": _seen(subs_seen, subs_rows, subs_checks)}
+    _check(bill_in, bill_rows, seen["billing"], bill_checks)
+    _check(subs_in, subs_rows, seen["subscribers"], subs_checks)
     if stats["duplicates"]:
         raise _reject(subs_in, subs_rows, {"subscriber_id": (
             F.count(F.lit(1)).over(Window.partitionBy("subscriber_id")) > 1,
@@ -258,7 +286,7 @@ def rate(
         lines = repaired
         stats = _stats(lines, rp)
     scored = time.perf_counter()
-    billing_total = int(bill_seen.get["rows"])
+    billing_total = int(seen["billing"]["rows"])
     if unknown_rows + stats["window_rows"] == 0:
         raise InputError(
             f"{bill_in.name}: none of its {billing_total:,} rows falls in the ARPU window "
@@ -281,7 +309,7 @@ def rate(
     timings = {"aggregate_and_score": round(scored - started, 3),
                "tiers": round(time.perf_counter() - scored, 3)}
 
-    n_subscribers = int(subs_seen.get["rows"])
+    n_subscribers = int(seen["subscribers"]["rows"])
     counts = {
         "subscribers": n_subscribers,
         "billing_rows": billing_total,
@@ -354,7 +382,7 @@ def _key(integer_keys: bool) -> Column:
 
 
 def _month(frame: DataFrame) -> Column:
-    """bill_month as a month index (billing.month_sql; text by score.MONTH_RE)."""
+    """bill_month as a month index (billing.month_sql; text by months.MONTH_RE)."""
     c = F.col("bill_month")
     dtype = frame.schema["bill_month"].dataType
     if isinstance(dtype, TEMPORAL):
@@ -364,10 +392,13 @@ def _month(frame: DataFrame) -> Column:
         return F.when(mm.between(1, 12) & c.between(190001, 999912),
                       F.expr("bill_month div 100") * 12 + mm - 1).cast("int")
     text = c.cast("string")
-    pattern = f"^(?:{sc.MONTH_RE})$"
-    mm = F.regexp_extract(text, pattern, 2).cast("int")
-    return F.when(text.rlike(pattern) & mm.between(1, 12),
-                  F.regexp_extract(text, pattern, 1).cast("int") * 12 + mm - 1)
+    pattern = f"^(?:{MONTH_RE.pattern})$"
+    year, month, date_month, day = (F.regexp_extract(text, pattern, g) for g in (1, 2, 3, 4))
+    # months.parse_month_text: YYYY-MM or YYYYMM, or a real YYYY-MM-DD date (not 02-30).
+    real_date = F.try_to_date(F.concat_ws("-", year, date_month, day), "yyyy-MM-dd")
+    mm = F.when(month != "", month.cast("int")).when(real_date.isNotNull(),
+                                                      date_month.cast("int"))
+    return F.when(text.rlike(pattern) & mm.between(1, 12), year.cast("int") * 12 + mm - 1)
 
 
 def _fen(frame: DataFrame, unit: str) -> Column:
@@ -419,7 +450,8 @@ def _subscriber_rows(frame: DataFrame, integer_keys: bool) -> DataFrame:
 
     dtype = frame.schema["join_date"].dataType
     join_date = (F.col("join_date").cast("date") if isinstance(dtype, TEMPORAL)
-                 else F.try_to_date(_text("join_date"), "yyyy-M-d"))
+                 else F.when(_text("join_date").rlike(f"^(?:{DATE_RE})$"),
+                             F.try_to_date(_text("join_date"), "yyyy-MM-dd")))
     billed = F.col("billed_in_month") if "billed_in_month" in present and isinstance(
         frame.schema["billed_in_month"].dataType, T.BooleanType) else F.when(
         F.lower(_text("billed_in_month")).isin(*TRUE_WORDS), True).when(
@@ -465,9 +497,17 @@ def _any_bad(checks: Checks) -> Column:
     return out
 
 
+def _seen(observed: Observation, rows: DataFrame, checks: Checks) -> dict[str, Any]:
+    """The counts observed while the job read the input; counted again when Spark planned
+    the read away (an input none of whose rows could reach the result)."""
+    try:
+        return dict(observed.get)
+    except (PySparkException, Py4JJavaError):
+        return rows.agg(F.count(F.lit(1)).alias("rows"), *_bad_counts(checks)).first(
+            ).asDict()
+
+
 def _check(source: Input, rows: DataFrame, seen: Mapping[str, Any], checks: Checks) -> None:
-    if not seen["rows"]:
-        raise InputError(f"{source.name}: no rows (empty input)")
     bad = {c: chk for c, chk in checks.items() if seen[c]}
     if bad:
         raise _reject(source, rows, bad)

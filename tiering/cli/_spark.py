@@ -16,13 +16,16 @@ from tiering.errors import InputError
 
 def run_spark(month: str, billing: Sequence[str], subscribers: str, overrides: str | None,
               policy_path: str | None, amount_unit: str, columns: Mapping[str, str],
-              master: str, conf: Mapping[str, str], out: str | None, as_json: bool) -> None:
-    """Rate on Spark and write the month to ``out`` (a Parquet directory)."""
-    if out is None:
-        # The store's month format (a Parquet file set per month) has not landed on main;
-        # until it does, Spark writes only what a cluster table points at.
-        raise InputError("--engine spark writes the month with --out DIR (a Parquet "
-                         "directory); writing into the store is not available yet")
+              master: str, conf: Mapping[str, str], out: str | None, store_path: str,
+              as_json: bool) -> None:
+    """Rate on Spark and write the month to ``out`` (a Parquet directory) or, without it,
+    into the store at ``store_path`` (Spark writes the month's Parquet files, the store
+    moves them in: ``Store.write_month_files``)."""
+    from tiering.store import Store
+
+    store = None if out is not None else Store(store_path)
+    if store is not None:
+        store.check_writable()  # a bad store fails now, not after the rating
     try:
         from pyspark.sql import SparkSession
 
@@ -48,7 +51,10 @@ def run_spark(month: str, billing: Sequence[str], subscribers: str, overrides: s
                          overrides=ts.read(spark, overrides, "overrides") if overrides else None,
                          policy=policy, amount_unit=amount_unit, columns=columns)
         write_started = time.perf_counter()
-        result.write_parquet(out, policy, __version__)
+        if store is None:
+            result.write_parquet(str(out), policy, __version__)
+        else:
+            ts.write_store(result, store, __version__)
         timings = {"spark_session": session_s, **result.timings,
                    "write": round(time.perf_counter() - write_started, 3)}
     finally:
@@ -57,11 +63,11 @@ def run_spark(month: str, billing: Sequence[str], subscribers: str, overrides: s
     elapsed = round(time.perf_counter() - started, 3)
     doc = {"month": result.month, "partitions": document(result.partitions)}
     if as_json:
-        print_json({"month": result.month, "engine": "spark", "out": out,
+        print_json({"month": result.month, "engine": "spark", "out": out or store_path,
                     "counts": result.counts, "unrated": result.unrated, "seconds": elapsed,
                     "timings": timings, **doc})
         return
-    click.echo(f"rated month {result.month} on Spark ({master}) into {out} in {elapsed:.1f} s "
+    click.echo(f"rated month {result.month} on Spark ({master}) into {out or store_path} in {elapsed:.1f} s "
                f"(session start {session_s:.1f} s)")
-    _echo_counts(result.counts, result.unrated)
+    _echo_counts(result.counts, result.unrated, policy)
     _echo_thresholds(doc)
