@@ -55,6 +55,17 @@ def library(month: str, billing: str, subscribers: str) -> dict[str, object]:
     return {"rows": lines.height, "rated": sum(tiers.values()), "tiers": tiers}
 
 
+def spark_start(master: str) -> dict[str, object]:
+    """A Spark session as ``tiering run --engine spark`` starts one, one trivial job, and
+    the stop: the fixed cost of the Spark engine, whatever the month's size."""
+    from tiering.spark import session
+
+    spark = session(master)
+    rows = spark.range(1).count()
+    spark.stop()
+    return {"rows": rows}
+
+
 def lookup_api(store: str, subscribers: str, seed: str) -> dict[str, object]:
     """The embedding API, ``Store.reader()`` (one open connection, reused): single-id
     look-ups and batches of 100,000 ids; and, for comparison, the one-shot ``Store.lines``,
@@ -126,7 +137,8 @@ def _literal(text: str) -> str:
 
 
 KINDS: dict[str, Callable[..., dict[str, object]]] = {
-    "floor": floor, "anchor": anchor, "library": library, "lookup-api": lookup_api}
+    "floor": floor, "anchor": anchor, "library": library, "lookup-api": lookup_api,
+    "spark-start": spark_start}
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from bench.extract import MONTH, Extract
 from bench.measure import Series, alternate
 
 FLOOR, ANCHOR, RUN, LIBRARY = "floor", "anchor", "tiering run", "tiering.rate"
+SPARK_START, SPARK = "spark session start", "tiering run --engine spark"
+SPARK_MASTER = "local[2]"
 Command = Callable[[int], Sequence[str]]
 
 
@@ -31,11 +33,27 @@ def child(kind: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "bench.children", kind, *args]
 
 
-def contenders(extract: Extract, scratch: Path) -> list[tuple[str, Command]]:
+def contenders(extract: Extract, scratch: Path, engine: str = "embedded"
+               ) -> list[tuple[str, Command]]:
     """Every command line; outputs get a fresh name per round so no round starts from the
-    previous one's store or file."""
+    previous one's store or file. ``engine="spark"`` adds the Spark session's start-up on
+    its own (start, one trivial job, stop) and ``tiering run --engine spark`` on local[2],
+    in place of the library call."""
     billing, subs = str(extract.billing), str(extract.subscribers)
     tiering = tiering_command()
+    if engine == "spark":
+        return [
+            (FLOOR, lambda r: child("floor", billing)),
+            (ANCHOR, lambda r: child("anchor", MONTH, billing, subs,
+                                     str(scratch / f"anchor-{r}.parquet"))),
+            (RUN, lambda r: [*tiering, "run", "--month", MONTH, "--billing", billing,
+                             "--subscribers", subs, "--store",
+                             str(scratch / f"store-{r}.duckdb"), "--json"]),
+            (SPARK_START, lambda r: child("spark-start", SPARK_MASTER)),
+            (SPARK, lambda r: [*tiering, "run", "--engine", "spark", "--master", SPARK_MASTER,
+                               "--month", MONTH, "--billing", billing, "--subscribers", subs,
+                               "--out", str(scratch / f"spark-{r}"), "--json"]),
+        ]
     return [
         (FLOOR, lambda r: child("floor", billing)),
         (ANCHOR, lambda r: child("anchor", MONTH, billing, subs,
@@ -47,9 +65,9 @@ def contenders(extract: Extract, scratch: Path) -> list[tuple[str, Command]]:
     ]
 
 
-def measure(extract: Extract, repeat: int) -> list[Series]:
+def measure(extract: Extract, repeat: int, engine: str = "embedded") -> list[Series]:
     with tempfile.TemporaryDirectory(prefix="tiering-bench-") as scratch:
-        return alternate(contenders(extract, Path(scratch)), repeat)
+        return alternate(contenders(extract, Path(scratch), engine), repeat)
 
 
 def agreement(series: list[Series]) -> dict[str, Any]:
@@ -57,8 +75,11 @@ def agreement(series: list[Series]) -> dict[str, Any]:
     (tier counts), from each one's last round."""
     out = {s.name: json.loads(s.last_stdout) for s in series}
     anchor = from_anchor(out[ANCHOR])
-    problems = (differences(anchor, from_engine(out[RUN]), RUN)
-                + differences(anchor, from_library(out[LIBRARY]), LIBRARY))
+    problems = differences(anchor, from_engine(out[RUN]), RUN)
+    if LIBRARY in out:
+        problems += differences(anchor, from_library(out[LIBRARY]), LIBRARY)
+    if SPARK in out:
+        problems += differences(anchor, from_engine(out[SPARK]), SPARK)
     return {
         "ok": not problems,
         "differences": problems,

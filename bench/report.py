@@ -58,5 +58,5 @@ def _agreement_text(a: dict[str, Any]) -> str:
     cuts = ", ".join(f"{t}-star >= {c['rounded']} (raw {c['raw']} at rank {c['rank']:,})"
                      for t, c in a["cut_points"].items())
     tiers = ", ".join(f"{t}-star {n:,}" for t, n in a["tiers"].items())
-    return (f"agreement: OK - the anchor, tiering run and tiering.rate agree on "
+    return (f"agreement: OK - the anchor and every rating agree on "
             f"{a['rated']:,} rated lines\n  cut points: {cuts}\n  tiers: {tiers}")

@@ -19,7 +19,7 @@ import polars as pl
 from tiering import score as sc
 from tiering.errors import InputError, InputWarning
 from tiering.months import parse_month
-from tiering.policy import Policy, load_policy
+from tiering.policy import Policy, RatingPolicy, load_policy
 from tiering.billing import id_mismatch, summarise, window_sums
 from tiering.readers import (
     Source,
@@ -30,7 +30,13 @@ from tiering.readers import (
     read_subscribers,
     reject_bad,
 )
-from tiering.thresholds import PartitionThresholds, cut_points, tier_counts, tier_expr
+from tiering.thresholds import (
+    PartitionThresholds,
+    Threshold,
+    cut_points,
+    tier_counts,
+    tier_expr,
+)
 
 ALL = "all"
 NO_REGION = "(none)"
@@ -295,20 +301,12 @@ def _tiers(
     Thresholds reach the lines as literals, or per partition through a small mapping: never
     a join that would copy every line."""
     rp = policy.rating
-    # Regions compare trimmed and case-insensitively (SPEC 1): "North" is "north".
-    part = (pl.col("region").str.to_lowercase().fill_null(NO_REGION) if rp.thresholds_by_region
-            else pl.lit(ALL))
+    part = partition_expr(pl.col("region"), rp)
     rated = pl.col("reason").is_null()
     counts = lines.lazy().filter(rated).group_by(part.alias("partition"), "score_x100").len(
         ).collect()
-    names = sorted(counts["partition"].unique().to_list()) or [ALL]
-    cuts = {}
-    for name in names:
-        c = counts.filter(pl.col("partition") == name)
-        cuts[name] = cut_points(c["score_x100"].to_numpy(), c["len"].to_numpy(), rp)
-    bounds = [part.replace_strict({n: cuts[n][i].rounded if cuts[n] else None for n in names},
-                                  default=None, return_dtype=pl.Int64)
-              for i in range(rp.tiers - 1)]
+    cuts = cut_table(counts, rp)
+    bounds = tier_bounds(part, cuts, rp)
     lines = lines.with_columns(
         tier=pl.when(rated & bounds[0].is_not_null()).then(
             tier_expr(pl.col("score_x100"), bounds)),
@@ -317,13 +315,47 @@ def _tiers(
         pl.col("tier").max().over("customer_id")))
     by_tier = lines.lazy().filter(pl.col("tier").is_not_null()).group_by(
         pl.col("partition").cast(pl.String), "tier").len().collect()
-    partitions = []
+    return lines, partition_results(by_tier, cuts, rp)
+
+
+def partition_expr(region: pl.Expr, rp: RatingPolicy) -> pl.Expr:
+    """The thresholds partition of a line: its region, when the policy asks for it."""
+    # Regions compare trimmed and case-insensitively (SPEC 1): "North" is "north".
+    return region.str.to_lowercase().fill_null(NO_REGION) if rp.thresholds_by_region else (
+        pl.lit(ALL))
+
+
+def cut_table(counts: pl.DataFrame, rp: RatingPolicy) -> dict[str, list[Threshold]]:
+    """Cut points per partition (in name order) from the rated lines' count per distinct
+    score: columns ``partition``, ``score_x100``, ``len``. Shared with ``tiering.spark``,
+    whose cluster sends it that count."""
+    names = sorted(counts["partition"].unique().to_list()) or [ALL]
+    cuts = {}
     for name in names:
+        c = counts.filter(pl.col("partition") == name)
+        cuts[name] = cut_points(c["score_x100"].to_numpy(), c["len"].to_numpy(), rp)
+    return cuts
+
+
+def tier_bounds(part: pl.Expr, cuts: Mapping[str, list[Threshold]], rp: RatingPolicy
+                ) -> list[pl.Expr]:
+    """Each tier's lower bound (points) for the line's partition; null without cut points."""
+    return [part.replace_strict({n: c[i].rounded if c else None for n, c in cuts.items()},
+                                default=None, return_dtype=pl.Int64)
+            for i in range(rp.tiers - 1)]
+
+
+def partition_results(by_tier: pl.DataFrame, cuts: Mapping[str, list[Threshold]],
+                      rp: RatingPolicy) -> tuple[PartitionThresholds, ...]:
+    """Thresholds and tier counts per partition from a count of lines per (``partition``,
+    ``tier``): column ``len``."""
+    partitions = []
+    for name, cut in cuts.items():
         mine = by_tier.filter(pl.col("partition") == name)
         tally = dict(zip(mine["tier"].to_list(), mine["len"].to_list()))
         partitions.append(PartitionThresholds(
-            name, int(sum(tally.values())), tuple(cuts[name]), tier_counts(tally, rp)))
-    return lines, tuple(partitions)
+            name, int(sum(tally.values())), tuple(cut), tier_counts(tally, rp)))
+    return tuple(partitions)
 
 
 def _no_overrides() -> pl.DataFrame:

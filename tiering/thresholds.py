@@ -98,3 +98,22 @@ def tier_counts(counts_by_tier: dict[int, int], policy: RatingPolicy) -> tuple[T
         realised = (count * 20_000 + rated) // (2 * rated) if rated else 0
         out.append(TierCount(tier, count, nominal, realised))
     return tuple(out)
+
+
+def document(partitions: Sequence[PartitionThresholds]) -> list[dict[str, object]]:
+    """Partitions as the ``partitions`` of ``tiering thresholds --json``: shares in percent
+    (a whole number as an int), raw cut points as exact decimal text."""
+    def share(x100: int) -> int | float:
+        return x100 // 100 if x100 % 100 == 0 else x100 / 100
+
+    return [{
+        "partition": p.partition, "rated": p.rated,
+        "thresholds": [{"tier": t.tier, "cumulative_share": share(t.cumulative_share_x100),
+                        "rank": t.rank, "rounded": t.rounded,
+                        "raw": None if t.raw_x100 is None
+                        else f"{t.raw_x100 // 100}.{t.raw_x100 % 100:02d}"}
+                       for t in p.thresholds],
+        "tiers": [{"tier": c.tier, "count": c.count,
+                   "nominal_share": share(c.nominal_share_x100),
+                   "realised_share": c.realised_share_x100 / 100} for c in p.tiers],
+    } for p in partitions]

@@ -50,12 +50,23 @@ def _stars(tier: int | None, tiers: int = 5) -> str:
 @click.option("--delimiter", type=click.Choice([",", ";", "tab"]),
               help="Field delimiter of every CSV input (default: read from each header line: "
                    "the first of ',', tab, ';' in it).")
+@click.option("--engine", type=click.Choice(["embedded", "spark"]), default="embedded",
+              show_default=True, help="embedded: DuckDB and polars on this machine; spark: "
+              "a Spark cluster (pip install 'tiering[spark]'), inputs may be table names.")
+@click.option("--master", default="local[2]", show_default=True,
+              help="With --engine spark: the Spark master (local[N], yarn, spark://...).")
+@click.option("--spark-conf", multiple=True, metavar="KEY=VALUE",
+              help="With --engine spark: a Spark setting (repeatable).")
+@click.option("--out", metavar="DIR",
+              help="With --engine spark: write the month as a Parquet directory.")
 @store_option
 @json_option
 @handle_errors
 def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: str | None,
             policy_path: str | None, amount_unit: str, column_map: tuple[str, ...],
-            encoding: str, delimiter: str | None, store_path: str, as_json: bool) -> None:
+            encoding: str, delimiter: str | None, engine: str, master: str,
+            spark_conf: tuple[str, ...], out: str | None, store_path: str,
+            as_json: bool) -> None:
     """Rate every subscriber for a month and store the result.
 
     Reads the billing extract and the subscriber list, computes each line's composite value
@@ -66,18 +77,25 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
     Example:
       tiering run --month 2026-11 --billing 'extract/bill_*.parquet' \\
                   --subscribers extract/subscribers.csv --overrides vip.csv
+      tiering run --engine spark --master local[2] --month 2026-11 \\
+                  --billing dw.billing --subscribers dw.subscribers --out tiers/2026-11
     """
     from tiering import __version__
     from tiering.engine import rate
     from tiering.errors import InputError, InputWarning
     from tiering.policy import load_policy
 
-    columns = {}
-    for item in column_map:
-        ours, sep, theirs = item.partition("=")
-        if not sep:
-            raise InputError(f"--column: expected OURS=THEIRS, got {item!r}")
-        columns[ours.strip()] = theirs.strip()
+    columns = _pairs(column_map, "--column", "OURS=THEIRS")
+    if engine == "spark":
+        from tiering.cli._spark import run_spark
+
+        run_spark(month, billing, subscribers, overrides, policy_path, amount_unit, columns,
+                  master, _pairs(spark_conf, "--spark-conf", "KEY=VALUE"), out, store_path,
+                  as_json)
+        return
+    if out is not None:
+        raise InputError("--out is for --engine spark; the embedded engine writes the store "
+                         "(tiering export writes files)")
     started = time.perf_counter()
     tty = sys.stderr.isatty() and not as_json
 
@@ -106,23 +124,39 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
         print_json({"month": result.month, "store": store_path, "counts": result.counts,
                     "unrated": result.unrated, "seconds": elapsed, **thresholds})
         return
+    click.echo(f"rated month {result.month} into {store_path} in {elapsed:.1f} s")
+    _echo_counts(result.counts, result.unrated, policy)
+    _echo_thresholds(thresholds)
+    if any(p["thresholds"] for p in thresholds["partitions"]):
+        click.echo(f"  realised shares differ from nominal ones because cut points are rounded "
+                   f"to multiples of {policy.rating.round_to} points (lines on a cut point go up)")
+
+
+def _pairs(items: tuple[str, ...], option: str, shape: str) -> dict[str, str]:
+    """``A=B`` options as a mapping."""
+    from tiering.errors import InputError
+
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"{option}: expected {shape}, got {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _echo_counts(c: dict[str, int], unrated: dict[str, int], policy: Any) -> None:
     from tiering.score import reason_text
 
-    c = result.counts
-    click.echo(f"rated month {result.month} into {store_path} in {elapsed:.1f} s")
     click.echo(f"  subscribers {c['subscribers']:,}: rated {c['rated']:,}, unrated "
                f"{c['subscribers'] - c['rated']:,}")
-    for code, n in result.unrated.items():
+    for code, n in unrated.items():
         if n:
             click.echo(f"    {code:<12} {plural(n, 'line'):>12}: "
                        f"{reason_text(code, policy.rating)}")
     click.echo(f"  billing rows {c['billing_rows']:,}: outside the window "
                f"{c['outside_window_rows']:,}, unknown subscribers "
                f"{c['unknown_subscriber_rows']:,}; overrides {c['overrides']:,}")
-    _echo_thresholds(thresholds)
-    if any(p["thresholds"] for p in thresholds["partitions"]):
-        click.echo(f"  realised shares differ from nominal ones because cut points are rounded "
-                   f"to multiples of {policy.rating.round_to} points (lines on a cut point go up)")
 
 
 def _echo_thresholds(doc: dict[str, Any]) -> None:
