@@ -60,9 +60,7 @@ class Modes:
         try:
             st = os.stat(catalog)
         except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            file = NEW_FILE_MODE & ~umask
+            file = NEW_FILE_MODE & ~_umask()
             return cls(file, _folder_mode(file), None)
         file = stat.S_IMODE(st.st_mode)
         return cls(file, _folder_mode(file), st.st_gid)
@@ -72,6 +70,21 @@ class Modes:
         if self.gid is not None and os.stat(path).st_gid != self.gid:
             with contextlib.suppress(PermissionError):  # only a member of the group may
                 os.chown(path, -1, self.gid)
+
+
+def _umask() -> int:
+    """The process's umask, read without setting it (os.umask would change it for every
+    thread for a moment)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return umask
 
 
 def _folder_mode(file_mode: int) -> int:
