@@ -285,3 +285,6 @@ def test_cli_writes_the_month_as_a_parquet_directory(spark: SparkSession, tmp_pa
     _, _, want_rows = Store(tmp_path / "t.duckdb").lines(ids, at=date(2026, 11, 15))
     assert got_rows == want_rows
     assert Store(stored).thresholds(MONTH) == Store(tmp_path / "t.duckdb").thresholds(MONTH)
+    # The run record fingerprints the local inputs as the embedded engine's does.
+    assert (Store(stored).run_record(MONTH)["inputs"]
+            == Store(tmp_path / "t.duckdb").run_record(MONTH)["inputs"])

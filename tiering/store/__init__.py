@@ -113,19 +113,23 @@ class Store:
         """Store a month whose lines another engine wrote as Parquet ``files`` (the columns
         and types of tiering.store.catalog.LINE_TYPES, in id order preferably): they are
         moved into the store, and ``result`` gives everything else (``result.lines`` is not
-        read). Used by the Spark engine."""
+        read). Used by the Spark engine. Input files this machine can read are
+        fingerprinted as by :meth:`write_month`; a cluster's (hdfs://, s3a://, tables) are
+        recorded by name."""
+        import shutil
+
         from tiering import __version__
 
+        inputs = {kind: {f: file_fingerprint(f) if os.path.isfile(f) else None for f in fs}
+                  for kind, fs in result.files.items()}
         with publishing(self.path) as pub:
             folder = pub.new_month_dir(result.month)
             moved = []
             for i, f in enumerate(files):
                 target = folder / f"part-{i}.parquet"
-                os.replace(f, target)
+                shutil.move(f, target)  # a rename, or a copy from another file system
                 moved.append(target)
-            self._publish_month(pub, result, moved, {k: dict.fromkeys(v) for k, v in
-                                                     result.files.items()},
-                                version or __version__)
+            self._publish_month(pub, result, moved, inputs, version or __version__)
 
     def _publish_month(self, pub: Publication, result: RateResult, files: list[Path],
                        inputs: dict[str, dict[str, str | None]], version: str) -> None:
