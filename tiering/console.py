@@ -26,4 +26,11 @@ def main() -> None:
     except ImportError as exc:  # click (or another dependency) not installed
         raise SystemExit(f"error: tiering needs the package {exc.name}, which is not installed."
                          " Install it with its dependencies: pip install -e .") from None
-    cli(prog_name="tiering")
+    try:
+        cli(prog_name="tiering")
+    finally:
+        # The command has finished and said so; the interpreter's shutdown (freeing frames,
+        # joining DuckDB's threads) puts the default actions back, and a signal then would
+        # end the process with no word and a signal's exit status instead of the command's.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)

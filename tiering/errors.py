@@ -66,3 +66,10 @@ class NotFound(TieringError):
 
 class StoreError(TieringError):
     """The store is missing, busy or holds no such month."""
+
+
+class StoredThenInterrupted(StoreError):
+    """Ctrl-C or SIGTERM arrived once the month was already stored in full."""
+
+    template = "interrupted after month {month} was stored in full"
+    exit_code = 130

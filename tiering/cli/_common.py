@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 not found, 2 bad input (file, row, column and value nam
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import signal
@@ -62,6 +63,14 @@ def handle_errors(fn: F) -> F:
                 signal.signal(signal.SIGTERM, previous[1])
 
     return wrapper  # type: ignore[return-value]
+
+
+def stored_month_done() -> None:
+    """Once a run has stored its month, Ctrl-C and SIGTERM are ignored for the little that
+    is left (the summary): exiting 130 then would say a stored month was not."""
+    with contextlib.suppress(ValueError):  # not the main thread: nothing was ours to set
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from tiering.cli._common import MONTH, handle_errors, json_option, month_option, plural, print_json
+from tiering.cli._common import (MONTH, handle_errors, json_option, month_option, plural,
+                                 print_json, stored_month_done)
 from tiering.privacy import mask_id
 from tiering.store import DEFAULT_STORE, Store
 
@@ -118,6 +119,7 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     progress("writing the store")
     store.write_month(result, __version__)
+    stored_month_done()  # the month is stored: the summary is not cut short by a signal
     elapsed = round(time.perf_counter() - started, 3)
     thresholds = store.thresholds(result.month)
     if as_json:

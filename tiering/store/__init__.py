@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from tiering.errors import StoreError
+from tiering.errors import StoredThenInterrupted, StoreError
 from tiering.store.catalog import DEFAULT_STORE, LINE_TYPES, check_format
 from tiering.store.reader import Effective, StoreReader
 from tiering.store.writer import Publication, no_space_message, publishing
@@ -98,15 +98,21 @@ class Store:
             lines = result.lines.select(
                 pl.col(c).cast(pl.String) if t == "VARCHAR" else pl.col(c)
                 for c, t in LINE_TYPES).sort("subscriber_id")
-            with publishing(self.path) as pub:
-                pub.expected_bytes = lines.estimated_size() // 3
-                folder = pub.new_month_dir(result.month)
-                lines.write_parquet(folder / "part-0.parquet", compression="zstd",
-                                    row_group_size=ROW_GROUP)
-                inputs = {kind: {f: digests[f].result() for f in files}
-                          for kind, files in result.files.items()}
-                self._publish_month(pub, result, [folder / "part-0.parquet"], inputs,
-                                    version or __version__)
+            pub: Publication | None = None
+            try:
+                with publishing(self.path) as pub:
+                    pub.expected_bytes = lines.estimated_size() // 3
+                    folder = pub.new_month_dir(result.month)
+                    lines.write_parquet(folder / "part-0.parquet", compression="zstd",
+                                        row_group_size=ROW_GROUP)
+                    inputs = {kind: {f: digests[f].result() for f in files}
+                              for kind, files in result.files.items()}
+                    self._publish_month(pub, result, [folder / "part-0.parquet"], inputs,
+                                        version or __version__)
+            except KeyboardInterrupt:
+                if pub is not None and pub.published:
+                    raise StoredThenInterrupted(month=result.month) from None
+                raise
 
     def write_month_files(self, result: RateResult, files: Sequence[Path],
                           version: str | None = None) -> None:

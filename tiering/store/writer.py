@@ -37,14 +37,15 @@ from tiering.store.catalog import (
 )
 
 NEW_FILE_MODE = 0o600
-# The named steps of a write; TIERING_KILL_AT=STEP makes the process SIGKILL itself there,
-# so the crash tests can aim at each one (tests/test_store_faults.py).
+# The named steps of a write; TIERING_KILL_AT=STEP makes the process send itself SIGKILL
+# there (or TIERING_KILL_SIGNAL), so the fault tests can aim at each one
+# (tests/test_store_faults.py).
 STEPS = ("files_written", "catalog_written", "swapped")
 
 
 def _step(name: str) -> None:
     if os.environ.get("TIERING_KILL_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, os.environ.get("TIERING_KILL_SIGNAL", "SIGKILL")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ class Publication:
     created: list[Path] = field(default_factory=list)
     superseded: list[Path] = field(default_factory=list)
     expected_bytes: int = 0
+    published: bool = False  # the new catalog is the store: nothing may be undone any more
 
     def new_month_dir(self, month: str) -> Path:
         """A new, empty folder for a month's files, published by :meth:`replace_month`."""
@@ -182,12 +184,21 @@ def publishing(catalog: Path, *, replace: bool = False) -> Iterator[Publication]
         for path in [*pub.created, tmp]:
             _fsync_tree(path)
         _step("catalog_written")
-        os.replace(tmp, catalog)
-        _fsync_tree(folder)
-        _step("swapped")
-        for old in pub.superseded:  # readers still on the old catalog re-read it (reader.py)
-            shutil.rmtree(old, ignore_errors=True)
+        # From the swap on the month is stored: Ctrl-C and SIGTERM wait until the superseded
+        # files are gone (then they arrive, and Store.write_month says the month was stored).
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            os.replace(tmp, catalog)
+            pub.published = True
+            _fsync_tree(folder)
+            _step("swapped")
+            for old in pub.superseded:  # readers on the old catalog re-read it (reader.py)
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
     except BaseException as exc:
+        if pub is not None and pub.published:
+            raise  # a signal that waited for the swap: what was published stays
         for path in (pub.created if pub else []):
             shutil.rmtree(path, ignore_errors=True)
         if isinstance(exc, (OSError, duckdb.Error)) and _no_space(exc):
