@@ -25,7 +25,7 @@ import duckdb
 from tiering.errors import StoredThenInterrupted, StoreError
 from tiering.store.catalog import DEFAULT_STORE, LINE_TYPES, check_format
 from tiering.store.reader import Effective, StoreReader
-from tiering.store.writer import Publication, no_space_message, publishing
+from tiering.store.writer import Publication, no_space, no_space_message, publishing
 
 if TYPE_CHECKING:
     import polars as pl
@@ -200,7 +200,7 @@ class Store:
         except BaseException as exc:
             tmp.unlink(missing_ok=True)
             if isinstance(exc, OSError):
-                if exc.errno in (28, 122):  # ENOSPC, EDQUOT
+                if no_space(exc):
                     raise StoreError(no_space_message(out, table.nbytes)) from None
                 raise StoreError(f"cannot write {out}: {exc.strerror or exc}") from None
             raise

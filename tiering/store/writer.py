@@ -201,7 +201,7 @@ def publishing(catalog: Path, *, replace: bool = False) -> Iterator[Publication]
             raise  # a signal that waited for the swap: what was published stays
         for path in (pub.created if pub else []):
             shutil.rmtree(path, ignore_errors=True)
-        if isinstance(exc, (OSError, duckdb.Error)) and _no_space(exc):
+        if isinstance(exc, (OSError, duckdb.Error)) and no_space(exc):
             raise _disk_error(exc, catalog, pub.expected_bytes if pub else 0) from None
         if isinstance(exc, PermissionError):
             raise StoreError(f"cannot write the store {catalog}: {exc}") from None
@@ -254,7 +254,7 @@ def _fsync_tree(path: Path) -> None:
             os.close(fd)
 
 
-def _no_space(exc: BaseException) -> bool:
+def no_space(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
     text = str(exc).lower()
@@ -262,7 +262,7 @@ def _no_space(exc: BaseException) -> bool:
 
 
 def _disk_error(exc: BaseException, catalog: Path, expected: int) -> StoreError:
-    if not _no_space(exc):
+    if not no_space(exc):
         return StoreError(f"cannot write the store {catalog}: {exc}")
     return StoreError(no_space_message(catalog, expected))
 
