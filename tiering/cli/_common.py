@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -53,6 +54,9 @@ def handle_errors(fn: F) -> F:
             # or "Query interrupted" through an Arrow stream).
             if "interrupt" in type(exc).__name__.lower() or "interrupted" in str(exc).lower():
                 _interrupted()
+            if isinstance(exc, BrokenPipeError):  # `tiering ... | head`: the reader left
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(0)
             if isinstance(exc, OSError):
                 click.echo(f"error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
                 sys.exit(2)
