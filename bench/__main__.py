@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from bench import history, lookup, machine, rating, report
 from bench.extract import DEFAULT_DATA_DIR, MONTH, Extract, ensure_extract, warm_page_cache
 from bench.measure import ChildFailed
+from fixtures.generate import AMOUNTS, IDS, MONTHS, Shape
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -35,6 +36,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         cmd.add_argument("--seed", type=int, default=7)
         cmd.add_argument("--sorted-ids", action="store_true",
                          help="billing rows in id order (default: bill order, ids scattered)")
+        cmd.add_argument("--ids", choices=IDS, default="text",
+                         help="subscriber and customer ids as text or BIGINT (join dates DATE)")
+        cmd.add_argument("--months", choices=MONTHS, default="text",
+                         help="bill_month as text 2026-11, integer 202611 or a date")
+        cmd.add_argument("--amounts", choices=AMOUNTS, default="decimal",
+                         help="amount as DECIMAL(14,2), DOUBLE or text")
         cmd.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                          help="where generated extracts are kept and reused")
         cmd.add_argument("--json", action="store_true", help="print one JSON document")
@@ -44,6 +51,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def describe_extract(extract: Extract, args: argparse.Namespace) -> dict[str, Any]:
     return {
         "subscribers": args.subscribers, "seed": args.seed, "sorted_ids": args.sorted_ids,
+        "shape": {"ids": args.ids, "months": args.months, "amounts": args.amounts},
         "month": MONTH, "billing_rows": pq.ParquetFile(extract.billing).metadata.num_rows,
         "billing_bytes": extract.billing.stat().st_size, "path": str(extract.directory),
     }
@@ -72,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         return subprocess.call([sys.executable, "-m", "bench.sla_bench"])
     print(f"extract: {args.subscribers:,} subscribers, seed {args.seed} "
           f"(generated once under {args.data_dir})", file=sys.stderr)
-    extract = ensure_extract(args.subscribers, args.seed, args.sorted_ids, args.data_dir)
+    extract = ensure_extract(args.subscribers, args.seed, args.sorted_ids, args.data_dir,
+                             Shape(args.ids, args.months, args.amounts))
     warm_page_cache(extract)
     try:
         if args.command == "history":

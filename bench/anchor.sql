@@ -1,7 +1,10 @@
 -- The monthly rating (SPEC sections 2-5) in plain DuckDB SQL, written the way a data engineer
 -- would write it instead of using `tiering`: the benchmark's anchor. Exact integers throughout:
 -- money in fen, scores in hundredths of a point. Placeholders: {m} is the rating month as
--- year * 12 + month - 1; {billing}, {subscribers} and {out} are quoted file names.
+-- year * 12 + month - 1; {billing}, {subscribers} and {out} are quoted file names; {join_month},
+-- {bill_month} and {fen} parse the columns as a data engineer would for the extract's types
+-- (bench/children.py picks them: text is cut with left/substr, an integer 202611 divided, a
+-- date taken apart, decimals and floats multiplied by 100).
 -- The last statement returns the thresholds and tier counts as one JSON document.
 
 CREATE TEMP TABLE scored AS
@@ -13,16 +16,13 @@ WITH subs AS (
                AND coalesce(lower(trim(line_type)), '') IN ('', 'personal')
                AND coalesce(lower(trim(billed_in_month)), '') IN ('', 'true', 't', 'yes', 'y', '1')
                AS flags_ok
-    FROM (SELECT *, CAST(left(join_date, 4) AS INTEGER) * 12
-                    + CAST(substr(join_date, 6, 2) AS INTEGER) - 1 AS join_month
-          FROM read_parquet({subscribers}))
+    FROM (SELECT *, {join_month} AS join_month FROM read_parquet({subscribers}))
 ),
 billed AS (
     -- A young line's window starts at its join month, so the window is per line.
-    SELECT b.subscriber_id, CAST(sum(CAST(b.amount * 100 AS BIGINT)) AS BIGINT) AS fen
+    SELECT b.subscriber_id, CAST(sum({fen}) AS BIGINT) AS fen
     FROM read_parquet({billing}) b JOIN subs s USING (subscriber_id)
-    WHERE CAST(left(b.bill_month, 4) AS INTEGER) * 12
-          + CAST(substr(b.bill_month, 6, 2) AS INTEGER) - 1 BETWEEN s.window_start AND {m} - 1
+    WHERE {bill_month} BETWEEN s.window_start AND {m} - 1
     GROUP BY b.subscriber_id
 ),
 arpu AS (

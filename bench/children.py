@@ -37,11 +37,38 @@ def anchor(month: str, billing: str, subscribers: str, out: str) -> dict[str, An
     import duckdb
 
     year, mon = map(int, month.split("-"))
+    con = duckdb.connect()
+    types = {**_types(con, subscribers), **_types(con, billing)}
     script = ANCHOR_SQL.read_text().format(
         m=year * 12 + mon - 1, billing=_literal(billing), subscribers=_literal(subscribers),
-        out=_literal(out))
-    doc: dict[str, Any] = json.loads(duckdb.connect().execute(script).fetchall()[0][0])
+        out=_literal(out), join_month=_month_index("join_date", types["join_date"]),
+        bill_month=_month_index("b.bill_month", types["bill_month"]),
+        fen=_fen("b.amount", types["amount"]))
+    doc: dict[str, Any] = json.loads(con.execute(script).fetchall()[0][0])
     return doc
+
+
+def _types(con: Any, path: str) -> dict[str, str]:
+    return {name: str(kind) for name, kind, *_ in con.execute(
+        "DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()}
+
+
+def _month_index(col: str, kind: str) -> str:
+    """year * 12 + month - 1 of a month or date column, written for its type."""
+    if kind == "DATE":
+        return f"(year({col}) * 12 + month({col}) - 1)"
+    if kind in ("INTEGER", "BIGINT"):  # 202611
+        return f"({col} // 100 * 12 + {col} % 100 - 1)"
+    return (f"(CAST(left({col}, 4) AS INTEGER) * 12 + CAST(substr({col}, 6, 2) AS INTEGER) "
+            f"- 1)")
+
+
+def _fen(col: str, kind: str) -> str:
+    if kind == "DOUBLE":
+        return f"CAST(round({col} * 100) AS BIGINT)"
+    if kind == "VARCHAR":
+        return f"CAST(CAST({col} AS DECIMAL(18, 2)) * 100 AS BIGINT)"
+    return f"CAST({col} * 100 AS BIGINT)"
 
 
 def library(month: str, billing: str, subscribers: str) -> dict[str, object]:

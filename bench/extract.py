@@ -7,6 +7,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from fixtures.generate import Shape, generate
+
 MONTH = "2026-11"
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -21,23 +23,25 @@ class Extract:
         return self.billing.parent
 
 
-def extract_key(n: int, seed: int, sorted_ids: bool) -> str:
-    return f"n{n}-seed{seed}-{'sorted' if sorted_ids else 'scattered'}"
+def extract_key(n: int, seed: int, sorted_ids: bool, shape: Shape = Shape()) -> str:
+    # The first shape keeps the name extracts had before shapes existed.
+    tail = "" if shape == Shape() else f"-{shape.name}"
+    return f"n{n}-seed{seed}-{'sorted' if sorted_ids else 'scattered'}{tail}"
 
 
-def ensure_extract(n: int, seed: int, sorted_ids: bool, data_dir: Path) -> Extract:
+def ensure_extract(n: int, seed: int, sorted_ids: bool, data_dir: Path,
+                   shape: Shape = Shape()) -> Extract:
     """The extract for this key, generating it first if it is not there yet."""
     data_dir = data_dir.resolve()  # the children run from the repository root
-    final = data_dir / extract_key(n, seed, sorted_ids)
+    final = data_dir / extract_key(n, seed, sorted_ids, shape)
     extract = Extract(final / "subscribers.parquet", final / "billing.parquet")
     if extract.subscribers.is_file() and extract.billing.is_file():
         return extract
-    from fixtures.generate import generate
-
     # Generate beside the final place and rename: an interrupted generation is never reused.
     scratch = data_dir / f".{final.name}.{os.getpid()}.tmp"
     shutil.rmtree(scratch, ignore_errors=True)
-    generate(n, scratch, month=MONTH, seed=seed, sorted_ids=sorted_ids, fmt="parquet")
+    generate(n, scratch, month=MONTH, seed=seed, sorted_ids=sorted_ids, fmt="parquet",
+             shape=shape)
     shutil.rmtree(final, ignore_errors=True)
     scratch.rename(final)
     return extract

@@ -40,6 +40,8 @@ def lookup_text(doc: dict[str, Any]) -> str:
 def _extract_line(doc: dict[str, Any]) -> str:
     e = doc["extract"]
     order = "ids sorted" if e["sorted_ids"] else "ids scattered"
+    shape = e.get("shape", {})
+    order += "".join(f", {k} {v}" for k, v in shape.items())
     repeat = f", best of {doc['repeat']}" if "repeat" in doc else ""
     return (f"{e['subscribers']:,} subscribers x 12 months, month {e['month']}: "
             f"{e['billing_rows']:,} billing rows ({order}, {e['billing_bytes'] / 1e6:,.1f} MB "
