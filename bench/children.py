@@ -22,15 +22,18 @@ def floor(billing: str) -> dict[str, object]:
     """The cost of reading the input: every needed billing column, nothing computed."""
     import duckdb
 
-    # An aggregate over each column keeps it in the scan. strlen is the stored byte length,
-    # so the ids cost their read and nothing more; max(length(id)) (counting characters) or
-    # max(id) (comparing strings) would time string work no rating does, and count(id)
-    # is answered from the file's statistics without reading the column at all.
-    total, rows, id_len, month_len = duckdb.connect().execute(
-        "SELECT sum(amount), count(*), max(strlen(subscriber_id)), max(strlen(bill_month)) "
-        "FROM read_parquet(?)", [billing]).fetchall()[0]
-    return {"rows": rows, "amount": str(total), "max_id_bytes": id_len,
-            "max_month_bytes": month_len}
+    # An aggregate over each column keeps it in the scan. strlen is a text's stored byte
+    # length, so text costs its read and nothing more; max(length(id)) (counting characters)
+    # or max(id) (comparing strings) would time string work no rating does, and count(id)
+    # is answered from the file's statistics without reading the column at all. Numbers and
+    # dates are read by max(), which costs next to nothing per value.
+    con = duckdb.connect()
+    types = _types(con, billing)
+    reads = ", ".join(f"max(strlen({c}))" if types[c] == "VARCHAR" else f"max({c})"
+                      for c in ("subscriber_id", "bill_month", "amount"))
+    *values, rows = con.execute(f"SELECT {reads}, count(*) FROM read_parquet(?)",
+                                [billing]).fetchall()[0]
+    return {"rows": rows, "read": [str(v) for v in values]}
 
 
 def anchor(month: str, billing: str, subscribers: str, out: str) -> dict[str, Any]:

@@ -173,22 +173,56 @@ def _reject_large_sums(table: Table, per_key: pl.DataFrame, key: str) -> None:
 
 def _group(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, parsed: str, lo: int,
            hi: int, parts: int, part: int, unit: str) -> pl.DataFrame:
-    """One pass: the lines whose id hashes to ``part`` of ``parts``, with the bad rows all
-    in one group of their own (a null id): three aggregates per line, no fourth to flag
-    them. Rows are grouped by the id as given and only the groups, a row per line, become
-    keys: the int64 round trip costs as much per row as the grouping itself."""
-    bad = " OR ".join(f"({cond})" for cond, _ in _checks(unit).values())
+    """One pass: the lines whose id hashes to ``part`` of ``parts``. Rows are grouped by
+    the id as given and only the groups, a row per line, become keys: the int64 round trip
+    costs as much per row as the grouping itself."""
     # Our own integers, written into the SQL: as parameters they cost DuckDB a plan four
     # times slower.
     mine = "true" if parts == 1 else f"hash(id) % {int(parts)} = {int(part)}"
-    return sql.fetch(
-        con, f"SELECT {_key(rel, False)} AS text_key, {_key(rel, True)} AS int_key, "
-        f"fen, window_rows, first_month, subscriber_id IS NULL AS bad FROM ("
+    keys = f"{_key(rel, False)} AS text_key, {_key(rel, True)} AS int_key"
+    return sql.fetch(con, group_sql(parsed, unit, keys, mine), params={"lo": lo, "hi": hi})
+
+
+def group_sql(parsed: str, unit: str, keys: str, where: str = "true") -> str:
+    """Per id of the window's rows (parameters ``lo``, ``hi``): ``keys`` (a select list over
+    ``subscriber_id``), ``fen``, ``window_rows``, ``first_month``, ``bad``. The bad rows are
+    all in one group of their own (a null id): three aggregates per line, no fourth to flag
+    them."""
+    bad = " OR ".join(f"({cond})" for cond, _ in _checks(unit).values())
+    return (
+        f"SELECT {keys}, fen, window_rows, first_month, subscriber_id IS NULL AS bad FROM ("
         f"SELECT CASE WHEN NOT ({bad}) THEN id END AS subscriber_id, "
         f"{SUM_FEN} AS fen, count(*)::INTEGER AS window_rows, "
         f"min(month)::INTEGER AS first_month FROM ({parsed}) "
-        f"WHERE (month BETWEEN $lo AND $hi OR {bad}) AND {mine} GROUP BY 1)",
-        params={"lo": lo, "hi": hi})
+        f"WHERE (month BETWEEN $lo AND $hi OR {bad}) AND {where} GROUP BY 1)")
+
+
+def sums_table(con: duckdb.DuckDBPyConnection, table: Table, month: int, unit: str,
+               window: int, integer_keys: bool) -> int:
+    """Table ``sums`` in ``con`` (a database on disk): a row per id billed in M-window ..
+    M-1 with its join ``key`` (int64 or text, as the subscribers decided), ``fen``,
+    ``window_rows`` and ``first_month``, in one pass that DuckDB spills to disk when the
+    lines outgrow its memory; the extract rejected as :func:`summarise` does. Returns the
+    extract's row count."""
+    try:
+        rel = sql.relation(con, table, COLUMNS)
+        parsed = billing_sql(con, rel, unit)
+        (rows,), = con.execute("SELECT count(*) FROM billing_raw").fetchall()
+        keys = f"{_key(rel, integer_keys)} AS key"
+        con.execute(f"CREATE TABLE sums AS {group_sql(parsed, unit, keys)}",
+                    {"lo": month - window, "hi": month - 1})
+        (bad,), = con.execute("SELECT count(*) FROM sums WHERE bad").fetchall()
+        over = sql.fetch(con, "SELECT CAST(key AS VARCHAR) AS key, fen FROM sums "
+                              "WHERE fen IS NULL AND NOT bad ORDER BY 1")
+    except duckdb.Error as exc:
+        raise read_error(table, exc) from None
+    if rows == 0:
+        raise InputError(f"{table.name}: no rows (empty input)")
+    if bad:
+        raise sql.reject(table, COLUMNS, (), functools.partial(billing_sql, unit=unit),
+                         _checks(unit))
+    _reject_large_sums(table, over, "key")
+    return int(rows)
 
 
 def window_sums(table: Table, starts: pl.DataFrame, month: int, unit: str, integer_keys: bool

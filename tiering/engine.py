@@ -13,6 +13,8 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -56,13 +58,17 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True, slots=True)
 class RateResult:
-    """One rated month. ``lines`` has the SPEC section 7 columns plus exact integer twins
-    (``score_x100``, ``coefficient_x100``), ``partition``, ``customer_tier`` and the
-    FACT_COLUMNS (``window_fen``: the window's revenue in fen, ``window_rows``, and the
-    eligibility flags)."""
+    """One rated month. Its lines (:attr:`lines`, :meth:`scan_lines`) have the SPEC section 7
+    columns plus exact integer twins (``score_x100``, ``coefficient_x100``), ``partition``,
+    ``customer_tier`` and the FACT_COLUMNS (``window_fen``: the window's revenue in fen,
+    ``window_rows``, and the eligibility flags).
+
+    A month that fits the memory budget holds its lines in memory (``frame``); a larger one
+    keeps them in Parquet files, one per part of the month (``line_files``, in a temporary
+    folder that lives as long as the result, or until :meth:`Store.write_month
+    <tiering.store.Store.write_month>` moves them into the store)."""
 
     month: str
-    lines: pl.DataFrame
     partitions: tuple[PartitionThresholds, ...]
     overrides: pl.DataFrame
     policy: Policy  # the policy it was rated under: a store keeps them together
@@ -70,10 +76,52 @@ class RateResult:
     unrated: dict[str, int] = field(hash=False)
     timings: dict[str, float] = field(hash=False)
     files: dict[str, tuple[str, ...]] = field(hash=False)
+    frame: pl.DataFrame | None = field(default=None, hash=False)
+    line_files: tuple[Path, ...] = ()
+    scratch: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def lines(self) -> pl.DataFrame:
+        """Every line in memory (for a month rated in parts, read from its files: prefer
+        :meth:`scan_lines` there)."""
+        return self.frame if self.frame is not None else self.scan_lines().collect()
+
+    def scan_lines(self) -> pl.LazyFrame:
+        if self.frame is not None:
+            return self.frame.lazy()
+        return pl.scan_parquet(list(self.line_files))
 
     def export_frame(self) -> pl.DataFrame:
         """Exactly the SPEC section 7 columns."""
-        return self.lines.select(LINE_COLUMNS)
+        return self.scan_lines().select(LINE_COLUMNS).collect()
+
+
+class Clock:
+    """Seconds per named step of a run (its run record's ``timings``)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(self.timings.get(name, 0) + now - self._last, 3)
+        self._last = now
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One rating's opened inputs and settings, shared by the two ways of rating a month."""
+
+    m: int
+    policy: Policy
+    unit: str
+    billing: Table
+    subscribers: Table
+    overrides: Table | None
+    lines: int  # rows of the subscriber list
+    say: Progress
+    clock: Clock
 
 
 def rate(
@@ -88,6 +136,8 @@ def rate(
     progress: Progress | None = None,
     encoding: str = "utf-8",
     delimiter: str | None = None,
+    memory: str | None = None,
+    workdir: str | Path | None = None,
 ) -> RateResult:
     """Rate every subscriber for ``month`` (``"YYYY-MM"``).
 
@@ -95,25 +145,22 @@ def rate(
     tables or polars frames. ``amount_unit`` is ``"yuan"`` (decimal text or numbers) or
     ``"fen"`` (an integer column of fen). ``columns`` maps our column names to yours.
     CSV files are read in ``encoding`` with ``delimiter`` (see :func:`open_table`).
+    ``memory`` is the run's budget (``"2GB"``; default :func:`tiering.budget.default_budget`):
+    a month too large for it is rated in parts, one group of customers at a time, with
+    the lines kept in files under ``workdir`` (default: the system's temporary folder).
     Raises :class:`~tiering.errors.InputError` naming file, row, column and value; warns
     (:class:`~tiering.errors.InputWarning`) when most billing rows match no subscriber.
     """
+    from tiering import budget as bd
+    from tiering import sql
+
     if amount_unit not in ("yuan", "fen"):
         raise InputError(f"amount unit must be 'yuan' or 'fen', not {amount_unit!r}")
+    budget = bd.parse_budget(memory)
     say = progress or (lambda _msg: None)
     policy = policy or load_policy()
     m = parse_month(month)
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
-
-    # Billing first: DuckDB's grouping is the peak of memory, and it runs before polars
-    # holds the subscribers.
+    clock = Clock()
     csv = {"encoding": encoding, "delimiter": delimiter}
     bill_table = open_table(billing, "billing", columns, **csv)
     subs_table = open_table(subscribers, "subscribers", columns, **csv)
@@ -122,98 +169,144 @@ def rate(
     say("checking subscribers")
     # A subscriber file without its columns fails before the long billing pass, whose
     # memory is planned from the number of lines.
-    n_subscribers = count_subscribers(subs_table)
-    say("aggregating billing")
-    summary = summarise(bill_table, m, amount_unit, sc.WINDOW_MONTHS, n_subscribers)
+    run = Run(m, policy, amount_unit, bill_table, subs_table, over_table,
+              count_subscribers(subs_table), say, clock)
+    parts = bd.plan_parts(run.lines, budget)
+    with sql.memory_share(bd.duckdb_share(budget)):
+        if parts == 1:
+            return _rate_in_memory(run)
+        from tiering.partitions import rate_in_parts
+
+        return rate_in_parts(run, parts, workdir)
+
+
+def _rate_in_memory(run: Run) -> RateResult:
+    """A month that fits the budget: billing summed by DuckDB (its grouping is the peak of
+    memory, and runs before polars holds the subscribers), then every line in polars."""
+    m, bill_table, lap = run.m, run.billing, run.clock.lap
+    run.say("aggregating billing")
+    summary = summarise(bill_table, m, run.unit, sc.WINDOW_MONTHS, run.lines)
     billing_total = summary.rows
     per_key = summary.per_key
     del summary
     lap("aggregate_billing")
 
-    say("reading subscribers")
-    subs = read_subscribers(subs_table)
-    over = _overrides(over_table, policy) if over_table is not None else _no_overrides()
+    run.say("reading subscribers")
+    subs = read_subscribers(run.subscribers)
+    over = read_override_table(run)
     integer_keys = subs["key"].dtype == pl.Int64
     # The ids' text stays until the check of unknown ids below has named any mismatch.
     per_key = (per_key.rename({"int_key": "key"}) if integer_keys
                else per_key.drop("int_key").rename({"text_key": "key"}))
     lap("read_subscribers")
 
-    say("scoring")
+    run.say("scoring")
     # One join of the subscribers and the billing summary serves the early-bill repair,
     # the count of rows of unknown ids and the rules.
     joined = _join(subs, per_key.drop("text_key", strict=False), m)
     window_rows = int(per_key["window_rows"].sum())
-    unknown_rows = window_rows - int(joined["window_rows"].sum())
-    forms = id_mismatch(subs["subscriber_id"], per_key.join(
-        subs.select("key"), on="key", how="anti")["text_key" if integer_keys else "key"]
-    ) if unknown_rows * 2 > window_rows else None
-    del subs, per_key  # ten million lines: hold one copy, not three
-    joined = _repair_early_bills(joined, bill_table, m, amount_unit, integer_keys)
-    if unknown_rows + joined["window_rows"].sum() == 0:
-        raise InputError(
-            f"{bill_table.name}: none of its {billing_total:,} rows falls in the ARPU window "
-            f"{sc.month_text(m - sc.WINDOW_MONTHS)} .. {sc.month_text(m - 1)} of month "
-            f"{sc.month_text(m)} (is --month right?)")
     # Matched before the repair: a line's bills before its join month still show its id
     # is written as the subscriber list writes it.
-    matched = window_rows - unknown_rows
-    if matched == 0:
-        raise InputError(
-            f"{bill_table.name}: none of its {unknown_rows:,} rows in the ARPU window matches "
-            f"a subscriber of {subs_table.name}" + (f": {forms}" if forms else ""))
-    if forms:
-        warnings.warn(InputWarning(
-            f"{bill_table.name}: {unknown_rows:,} of its {unknown_rows + matched:,} rows in "
-            f"the ARPU window match no subscriber of {subs_table.name}: {forms}"), stacklevel=2)
+    matched = int(joined["window_rows"].sum())
+    forms = id_mismatch(subs["subscriber_id"], per_key.join(
+        subs.select("key"), on="key", how="anti")["text_key" if integer_keys else "key"]
+    ) if (window_rows - matched) * 2 > window_rows else None
+    del subs, per_key  # ten million lines: hold one copy, not three
+    joined = _repair_early_bills(joined, bill_table, m, run.unit, integer_keys)
+    check_matches(run, billing_total, window_rows, matched,
+                  int(joined["window_rows"].sum()), forms)
     lap("repair_early_bills")
 
-    lines = _score(joined, m, policy)
+    lines = _score(joined, m, run.policy)
     del joined
     lap("score")
 
-    say("cut points and tiers")
-    lines, partitions = _tiers(lines, policy)
+    run.say("cut points and tiers")
+    lines, partitions = _tiers(lines, run.policy)
     lap("tiers")
+    return result(run, partitions, over, billing_total, window_rows - matched,
+                  reason_tally(lines), frame=lines.select(RESULT_COLUMNS))
 
+
+def read_override_table(run: Run) -> pl.DataFrame:
+    return (_overrides(run.overrides, run.policy) if run.overrides is not None
+            else _no_overrides())
+
+
+def check_matches(run: Run, billing_total: int, window_rows: int, matched: int,
+                  repaired_rows: int, forms: str | None) -> None:
+    """Refuse a billing extract with no row in the window, or none of a subscriber; warn
+    when most of its window's rows (``window_rows``; ``matched`` of them a subscriber's)
+    match no subscriber (``forms``: why, from :func:`billing.id_mismatch`)."""
+    bills, subs = run.billing.name, run.subscribers.name
+    unknown = window_rows - matched
+    if unknown + repaired_rows == 0:
+        raise InputError(
+            f"{bills}: none of its {billing_total:,} rows falls in the ARPU window "
+            f"{sc.month_text(run.m - sc.WINDOW_MONTHS)} .. {sc.month_text(run.m - 1)} of month "
+            f"{sc.month_text(run.m)} (is --month right?)")
+    if matched == 0:
+        raise InputError(f"{bills}: none of its {unknown:,} rows in the ARPU window matches "
+                         f"a subscriber of {subs}" + (f": {forms}" if forms else ""))
+    if forms:
+        warnings.warn(InputWarning(
+            f"{bills}: {unknown:,} of its {unknown + matched:,} rows in the ARPU window "
+            f"match no subscriber of {subs}: {forms}"), stacklevel=4)
+
+
+def reason_tally(lines: pl.DataFrame) -> pl.DataFrame:
+    """Lines (``len``) and their billing rows in the window per ``reason`` (null: rated);
+    tallies of parts of a month add up."""
+    return lines.group_by("reason").agg(pl.len(), pl.col("window_rows").sum())
+
+
+def result(run: Run, partitions: tuple[PartitionThresholds, ...], over: pl.DataFrame,
+           billing_total: int, unknown_rows: int, tally: pl.DataFrame, **lines: Any
+           ) -> RateResult:
+    """The month's result; ``tally``: :func:`reason_tally` of its lines; ``lines``:
+    ``frame=`` or ``line_files=`` (with its ``scratch``)."""
+    by_reason = {r: (int(n), int(w)) for r, n, w in tally.group_by("reason").agg(
+        pl.col("len").sum(), pl.col("window_rows").sum()).iter_rows()}
     counts = {
-        "subscribers": n_subscribers,
+        "subscribers": run.lines,
         "billing_rows": billing_total,
-        "rated": int(lines["reason"].is_null().sum()),
+        "rated": by_reason.get(None, (0, 0))[0],
         "unknown_subscriber_rows": unknown_rows,
-        "outside_window_rows": billing_total - int(lines["window_rows"].sum()) - unknown_rows,
+        "outside_window_rows": billing_total - sum(w for _, w in by_reason.values())
+        - unknown_rows,
         "overrides": over.height,
     }
-    unrated = dict(lines.group_by("reason").len().drop_nulls().iter_rows())
+    unrated = {r: n for r, (n, _) in by_reason.items() if r is not None}
+    t = (run.billing, run.subscribers, run.overrides)
     return RateResult(
-        month=sc.month_text(m),
-        lines=lines.select(RESULT_COLUMNS),
+        month=sc.month_text(run.m),
         partitions=partitions,
         overrides=over,
-        policy=policy,
+        policy=run.policy,
         counts=counts,
         unrated={r: int(unrated.get(r, 0)) for r in sc.REASONS},
-        timings=timings,
-        files={"billing": bill_table.files, "subscribers": subs_table.files,
-               "overrides": over_table.files if over_table else ()},
+        timings=run.clock.timings,
+        files={"billing": t[0].files, "subscribers": t[1].files,
+               "overrides": t[2].files if t[2] else ()},
+        **lines,
     )
 
 
 def _join(subs: pl.DataFrame, per_key: pl.DataFrame, m: int) -> pl.DataFrame:
     """Each subscriber with its billing summary (zero when it has none) and window start."""
-    return (
-        subs.lazy()
-        .join(per_key.lazy(), on="key", how="left")
-        .with_columns(
-            join_month=sc.month_of(pl.col("join_date")),
-            fen=pl.col("fen").fill_null(0),
-            window_rows=pl.col("window_rows").fill_null(0),
-        )
-        .with_columns(
-            tenure_months=sc.tenure_months(m, pl.col("join_month")).cast(pl.Int32),
-            window_start=sc.window_start(m, pl.col("join_month")),
-        )
-        .collect()
+    return line_facts(subs.lazy().join(per_key.lazy(), on="key", how="left"), m).collect()
+
+
+def line_facts(joined: pl.LazyFrame, m: int) -> pl.LazyFrame:
+    """Subscribers beside their billing sums (null without bills): join month, tenure and
+    window start."""
+    return joined.with_columns(
+        join_month=sc.month_of(pl.col("join_date")),
+        fen=pl.col("fen").fill_null(0),
+        window_rows=pl.col("window_rows").fill_null(0),
+    ).with_columns(
+        tenure_months=sc.tenure_months(m, pl.col("join_month")).cast(pl.Int32),
+        window_start=sc.window_start(m, pl.col("join_month")),
     )
 
 
@@ -296,26 +389,41 @@ def _repair_early_bills(joined: pl.DataFrame, table: Table, m: int, unit: str,
 def _tiers(
     lines: pl.DataFrame, policy: Policy
 ) -> tuple[pl.DataFrame, tuple[PartitionThresholds, ...]]:
-    """Cut points per partition, tiers, and the customer tier (highest line of the customer).
+    """Cut points per partition, tiers, and the customer tier (highest line of the customer)."""
+    cuts = cut_table(score_counts(lines, policy.rating), policy.rating)
+    lines = with_tiers(lines, cuts, policy.rating)
+    return lines, partition_results(tier_tally(lines), cuts, policy.rating)
+
+
+def score_counts(lines: pl.DataFrame, rp: RatingPolicy) -> pl.DataFrame:
+    """The rated lines' count per partition and distinct score (``len``): all that the cut
+    points need, a few thousand rows however many lines; counts of parts of a month add up."""
+    return lines.lazy().filter(pl.col("reason").is_null()).group_by(
+        partition_expr(pl.col("region"), rp).alias("partition"), "score_x100").len().collect()
+
+
+def with_tiers(lines: pl.DataFrame, cuts: Mapping[str, list[Threshold]], rp: RatingPolicy
+               ) -> pl.DataFrame:
+    """Each line's tier, partition and customer tier (the highest tier among the customer's
+    lines in ``lines``: a part of a month must hold whole customers).
 
     Thresholds reach the lines as literals, or per partition through a small mapping: never
     a join that would copy every line."""
-    rp = policy.rating
     part = partition_expr(pl.col("region"), rp)
     rated = pl.col("reason").is_null()
-    counts = lines.lazy().filter(rated).group_by(part.alias("partition"), "score_x100").len(
-        ).collect()
-    cuts = cut_table(counts, rp)
     bounds = tier_bounds(part, cuts, rp)
-    lines = lines.with_columns(
+    return lines.with_columns(
         tier=pl.when(rated & bounds[0].is_not_null()).then(
             tier_expr(pl.col("score_x100"), bounds)),
         partition=part.cast(pl.Categorical),
     ).with_columns(customer_tier=pl.when(pl.col("customer_id").is_not_null()).then(
         pl.col("tier").max().over("customer_id")))
-    by_tier = lines.lazy().filter(pl.col("tier").is_not_null()).group_by(
+
+
+def tier_tally(lines: pl.DataFrame) -> pl.DataFrame:
+    """Lines per (``partition``, ``tier``): column ``len``; tallies of parts add up."""
+    return lines.lazy().filter(pl.col("tier").is_not_null()).group_by(
         pl.col("partition").cast(pl.String), "tier").len().collect()
-    return lines, partition_results(by_tier, cuts, rp)
 
 
 def partition_expr(region: pl.Expr, rp: RatingPolicy) -> pl.Expr:

@@ -477,6 +477,17 @@ def count_subscribers(table: Table) -> int:
         con.close()
 
 
+# The parsed subscriber columns a rating reads, and a flag for any failed check.
+_SUBSCRIBER_SELECT = ("subscriber_id, int_key, customer_id, region, join_date, active, "
+                      "personal, billed")
+
+
+def _bad_subscriber() -> str:
+    from tiering import sql
+
+    return " OR ".join(f"({cond})" for cond, _ in sql.SUBSCRIBER_CHECKS.values())
+
+
 def read_subscribers(table: Table) -> pl.DataFrame:
     """One row per subscriber: the id as given, its join ``key``, customer, region, join
     date and the eligibility flags (``active``; ``personal`` and ``billed`` null when the
@@ -490,14 +501,12 @@ def read_subscribers(table: Table) -> pl.DataFrame:
         parsed = sql.subscribers_sql(con, rel)
         # One pass: the rows come back with a flag for any failed check, and only a
         # flagged row sends us down the slow path that names them.
-        bad = " OR ".join(f"({cond})" for cond, _ in sql.SUBSCRIBER_CHECKS.values())
-        subs = sql.fetch(con, f"SELECT subscriber_id, int_key, customer_id, region, join_date, "
-                              f"active, personal, billed, {bad} AS bad FROM ({parsed})")
+        subs = sql.fetch(con, f"SELECT {_SUBSCRIBER_SELECT}, {_bad_subscriber()} AS bad "
+                              f"FROM ({parsed})")
         if subs.height == 0:
             raise InputError(f"{table.name}: no rows (empty input)")
         if subs["bad"].any():
-            raise sql.reject(table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS,
-                             sql.subscribers_sql, sql.SUBSCRIBER_CHECKS)
+            raise _subscriber_rows(table, sql.SUBSCRIBER_CHECKS)
     except sql.duckdb.Error as exc:
         raise read_error(table, exc) from None
     finally:
@@ -509,9 +518,46 @@ def read_subscribers(table: Table) -> pl.DataFrame:
     subs = subs.with_columns(key=pl.col("int_key") if integer
                              else pl.col("subscriber_id").cast(pl.String)).drop("int_key", "bad")
     if subs["key"].is_duplicated().any():
-        raise sql.reject(table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS,
-                         sql.subscribers_sql, sql.DUPLICATES)
+        raise _subscriber_rows(table, sql.DUPLICATES)
     return subs
+
+
+def subscribers_table(con: Any, table: Table) -> bool:
+    """Table ``subs`` in ``con`` (a database on disk): the columns of
+    :func:`read_subscribers` with the same checks, for a month too large to hold in memory.
+    Returns whether the join ``key`` is an int64 (else the id's text)."""
+    from tiering import sql
+
+    try:
+        rel = sql.relation(con, table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS)
+        parsed = sql.subscribers_sql(con, rel)
+        con.execute(f"CREATE TABLE subs_parsed AS SELECT {_SUBSCRIBER_SELECT}, "
+                    f"{_bad_subscriber()} AS bad FROM ({parsed})")
+        rows, bad, text = con.execute(
+            "SELECT count(*), count(*) FILTER (bad), count(*) FILTER (int_key IS NULL) "
+            "FROM subs_parsed").fetchall()[0]
+        if rows == 0:
+            raise InputError(f"{table.name}: no rows (empty input)")
+        if bad:
+            raise _subscriber_rows(table, sql.SUBSCRIBER_CHECKS)
+        key = "int_key" if text == 0 else "CAST(subscriber_id AS VARCHAR)"
+        con.execute(f"CREATE TABLE subs AS SELECT * EXCLUDE (int_key, bad), {key} AS key "
+                    "FROM subs_parsed")
+        con.execute("DROP TABLE subs_parsed")
+        (repeated,), = con.execute(
+            "SELECT count(*) - count(DISTINCT key) FROM subs").fetchall()
+        if repeated:
+            raise _subscriber_rows(table, sql.DUPLICATES)
+    except sql.duckdb.Error as exc:
+        raise read_error(table, exc) from None
+    return text == 0
+
+
+def _subscriber_rows(table: Table, checks: Mapping[str, tuple[str, str]]) -> InputError:
+    from tiering import sql
+
+    return sql.reject(table, SUBSCRIBER_COLUMNS, OPTIONAL_SUBSCRIBER_COLUMNS,
+                      sql.subscribers_sql, checks)
 
 
 def read_overrides(table: Table) -> pl.DataFrame:

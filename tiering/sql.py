@@ -10,9 +10,11 @@ the error path (one thread keeps file order), so the fast path never pays for it
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -31,8 +33,26 @@ Checks = Mapping[str, tuple[str, str]]  # column -> (SQL condition true on bad r
 Builder = Callable[..., str]
 
 
-def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+# DuckDB's share of a run's memory budget (tiering.rate(memory=...)), for every connection
+# the run opens.
+_SHARE: contextvars.ContextVar[str | None] = contextvars.ContextVar("duckdb_share",
+                                                                    default=None)
+
+
+@contextlib.contextmanager
+def memory_share(limit: str) -> Iterator[None]:
+    """DuckDB's memory limit for the connections opened inside the block (unless
+    TIERING_DUCKDB_MEMORY sets one)."""
+    token = _SHARE.set(limit)
+    try:
+        yield
+    finally:
+        _SHARE.reset(token)
+
+
+def connect(threads: int | None = None, database: str = ":memory:"
+            ) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(database)
     con.execute(f"SET memory_limit = '{memory_limit()}'")
     con.execute("SET preserve_insertion_order = false")
     if threads:
@@ -41,8 +61,9 @@ def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
 
 
 def memory_limit() -> str:
-    """DuckDB's memory limit: TIERING_DUCKDB_MEMORY, else the default below."""
-    limit = os.environ.get(MEMORY_LIMIT_ENV) or _default_limit()
+    """DuckDB's memory limit: TIERING_DUCKDB_MEMORY, else the run's share of its budget,
+    else the default below."""
+    limit = os.environ.get(MEMORY_LIMIT_ENV) or _SHARE.get() or _default_limit()
     if not SIZE.fullmatch(limit):
         raise InputError(f"{MEMORY_LIMIT_ENV}: not a size like 1GB: {limit!r}")
     return limit
@@ -54,16 +75,21 @@ def size_bytes(size: str) -> int:
     return int(float(number) * (1024 if binary else 1000) ** ("KMGT".index(unit) + 1))
 
 
-def _default_limit() -> str:
-    """4 GB, or half the memory this process may use if that is less: the machine's, or a
-    container's (cgroup v2), where going over is a kill by the kernel, not a spill."""
+def usable_memory() -> int:
+    """Bytes this process may use: the machine's, or a container's (cgroup v2), where going
+    over is a kill by the kernel, not a spill."""
     usable = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     try:
         with open("/sys/fs/cgroup/memory.max") as f:
             usable = min(usable, int(f.read()))
     except (OSError, ValueError):  # no cgroup v2, or "max" (no limit)
         pass
-    return f"{min(4 << 30, usable // 2) >> 20}MiB"
+    return usable
+
+
+def _default_limit() -> str:
+    """4 GB, or half the usable memory if that is less."""
+    return f"{min(4 << 30, usable_memory() // 2) >> 20}MiB"
 
 
 def relation(con: duckdb.DuckDBPyConnection, table: Table, needed: Sequence[str],

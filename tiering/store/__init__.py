@@ -46,6 +46,17 @@ def file_fingerprint(path: str) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def write_lines(lines: pl.DataFrame, path: Path) -> None:
+    """A month's lines (or a part's) as the store keeps them: LINE_TYPES, in id order, so a
+    look-up reads one row group of each file. polars sorts ten million ids in a third of
+    the time DuckDB's ORDER BY takes; both order strings by bytes."""
+    import polars as pl
+
+    lines.lazy().select(pl.col(c).cast(pl.String) if t == "VARCHAR" else pl.col(c)
+                        for c, t in LINE_TYPES).sort("subscriber_id").collect().write_parquet(
+        path, compression="zstd", row_group_size=ROW_GROUP)
+
+
 def _pct(x100: int) -> Decimal:
     return Decimal(x100) / 100
 
@@ -81,30 +92,25 @@ class Store:
 
     def write_month(self, result: RateResult, version: str | None = None) -> None:
         """Store ``result.month`` (replacing it if present) with the policy it was rated
-        under, in one atomic step."""
+        under, in one atomic step. A month rated in parts has its files moved in."""
         from concurrent.futures import ThreadPoolExecutor  # not on the look-up path
-
-        import polars as pl
 
         from tiering import __version__
 
+        if result.frame is None:
+            self.write_month_files(result, result.line_files, version)
+            return
         # The inputs' digests (a run record names exactly what was rated) are read in a
         # thread while the lines are written: hashing releases the GIL.
         with ThreadPoolExecutor(max_workers=1) as pool:
             digests = {f: pool.submit(file_fingerprint, f)
                        for files in result.files.values() for f in files}
-            # In id order, so a look-up reads one row group. polars sorts ten million ids
-            # in a third of the time DuckDB's ORDER BY takes; both order strings by bytes.
-            lines = result.lines.select(
-                pl.col(c).cast(pl.String) if t == "VARCHAR" else pl.col(c)
-                for c, t in LINE_TYPES).sort("subscriber_id")
             pub: Publication | None = None
             try:
                 with publishing(self.path) as pub:
-                    pub.expected_bytes = lines.estimated_size() // 3
+                    pub.expected_bytes = result.frame.estimated_size() // 3
                     folder = pub.new_month_dir(result.month)
-                    lines.write_parquet(folder / "part-0.parquet", compression="zstd",
-                                        row_group_size=ROW_GROUP)
+                    write_lines(result.frame, folder / "part-0.parquet")
                     inputs = {kind: {f: digests[f].result() for f in files}
                               for kind, files in result.files.items()}
                     self._publish_month(pub, result, [folder / "part-0.parquet"], inputs,

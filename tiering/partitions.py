@@ -1,0 +1,133 @@
+"""A month too large for its memory budget, rated in parts of whole customers.
+
+DuckDB does what needs every line at once, in a database on disk that it spills to when its
+share of the budget runs out: the billing sums per line (one pass over the extract), the
+subscribers, and the join of the two, written out as K Parquet parts by a hash of the
+customer (of the line, without one). polars then applies the rules of ``score.py`` to one
+part at a time. Cut points need every part: each part's count per distinct score (a few
+thousand rows) is kept and merged, the cut points come from ``thresholds.py`` as in memory,
+and a second pass over the parts assigns tiers. A customer's lines all fall in one part, so
+the customer tier (highest applies) is complete within it.
+
+Lines billed before they joined (rare) are held out of their part, repaired by one more
+billing pass for all of them together, scored, and put back before the tiers.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from tiering import engine
+from tiering import score as sc
+from tiering import sql
+from tiering.billing import id_mismatch, sums_table, window_sums
+from tiering.readers import subscribers_table
+
+# Unknown billing ids the mismatch diagnosis looks at (a sample: it names a likely cause).
+MISMATCH_SAMPLE = 10_000
+
+
+def rate_in_parts(run: engine.Run, parts: int, workdir: str | Path | None) -> engine.RateResult:
+    scratch = tempfile.TemporaryDirectory(prefix=".tiering-rating-", dir=workdir)
+    folder = Path(scratch.name)
+    lap = run.clock.lap
+    run.say(f"reading subscribers and aggregating billing ({run.lines:,} lines in {parts} parts)")
+    con = sql.connect(database=str(folder / "work.duckdb"))
+    try:
+        con.execute(f"SET temp_directory = '{folder / 'spill'}'")
+        integer_keys = subscribers_table(con, run.subscribers)
+        lap("read_subscribers")
+        billing_total = sums_table(con, run.billing, run.m, run.unit, sc.WINDOW_MONTHS,
+                                   integer_keys)
+        lap("aggregate_billing")
+        (window_rows,), = con.execute(
+            "SELECT coalesce(sum(window_rows), 0) FROM sums").fetchall()
+        con.execute("CREATE TEMP TABLE unknown AS SELECT key, window_rows FROM sums "
+                    "ANTI JOIN subs USING (key)")
+        (unknown,), = con.execute(
+            "SELECT coalesce(sum(window_rows), 0) FROM unknown").fetchall()
+        mismatched = unknown * 2 > window_rows
+        unknown_ids = sql.fetch(con, "SELECT CAST(key AS VARCHAR) AS key FROM unknown "
+                                     f"ORDER BY 1 LIMIT {MISMATCH_SAMPLE if mismatched else 0}")
+        run.say(f"joining {run.lines:,} lines to their bills")
+        con.execute(
+            "COPY (SELECT s.*, b.fen, b.window_rows, b.first_month, "
+            f"hash(coalesce(s.customer_id, CAST(s.subscriber_id AS VARCHAR))) % {parts} AS part "
+            "FROM subs s LEFT JOIN sums b USING (key)) "
+            f"TO '{folder / 'joined'}' (FORMAT parquet, PARTITION_BY (part))")
+        lap("join")
+    finally:
+        con.close()
+    (folder / "work.duckdb").unlink()
+
+    over = engine.read_override_table(run)
+    held_out, counts, forms = [], [], None
+    for k in range(parts):
+        run.say(f"scoring part {k + 1} of {parts}")
+        joined = engine.line_facts(_part(folder, k), run.m).collect()
+        if forms is None and mismatched:
+            # The subscribers of one part: enough for an example of the ids' two forms.
+            forms = id_mismatch(joined["subscriber_id"], unknown_ids["key"])
+        early = pl.col("first_month") < pl.col("window_start")
+        held_out.append(joined.filter(early).with_columns(part=pl.lit(k)))
+        lines = engine._score(joined.filter(~early.fill_null(False)), run.m, run.policy)
+        del joined
+        counts.append(engine.score_counts(lines, run.policy.rating))
+        lines.write_parquet(folder / f"scored-{k}.parquet")
+        del lines
+        lap("score")
+
+    early = pl.concat(held_out)
+    rescored = None
+    if early.height:
+        repaired = engine._repair_early_bills(early, run.billing, run.m, run.unit,
+                                              integer_keys)
+        rescored = engine._score(repaired, run.m, run.policy).with_columns(part=early["part"])
+        counts.append(engine.score_counts(rescored, run.policy.rating))
+    engine.check_matches(run, billing_total, window_rows, window_rows - unknown,
+                         _window_rows_after(folder, parts, rescored), forms)
+    lap("repair_early_bills")
+
+    run.say("cut points")
+    rp = run.policy.rating
+    cuts = engine.cut_table(pl.concat(counts).group_by("partition", "score_x100").agg(
+        pl.col("len").sum()), rp)
+    from tiering.store import write_lines
+
+    files, tallies, reasons = [], [], []
+    for k in range(parts):
+        run.say(f"tiers of part {k + 1} of {parts}")
+        path = folder / f"scored-{k}.parquet"
+        lines = pl.read_parquet(path)
+        if rescored is not None:
+            lines = pl.concat([lines, rescored.filter(pl.col("part") == k).drop("part")])
+        path.unlink()
+        lines = engine.with_tiers(lines, cuts, rp)
+        tallies.append(engine.tier_tally(lines))
+        reasons.append(engine.reason_tally(lines))
+        files.append(folder / f"part-{k}.parquet")
+        write_lines(lines, files[-1])
+        del lines
+        lap("tiers")
+    by_tier = pl.concat(tallies).group_by("partition", "tier").agg(pl.col("len").sum())
+    return engine.result(
+        run, engine.partition_results(by_tier, cuts, rp), over, billing_total,
+        unknown, pl.concat(reasons), line_files=tuple(files), scratch=scratch)
+
+
+def _part(folder: Path, k: int) -> pl.LazyFrame:
+    files = sorted((folder / "joined" / f"part={k}").glob("*.parquet"))
+    if not files:  # a part no customer hashed to
+        return pl.scan_parquet(sorted((folder / "joined").glob("part=*/*.parquet"))[:1]).head(0)
+    return pl.scan_parquet(files)
+
+
+def _window_rows_after(folder: Path, parts: int, rescored: pl.DataFrame | None) -> int:
+    """Billing rows in the window once early bills are repaired: the parts' and the
+    repaired lines'."""
+    kept = pl.scan_parquet([folder / f"scored-{k}.parquet" for k in range(parts)]).select(
+        pl.col("window_rows").sum()).collect().item()
+    return int(kept or 0) + (int(rescored["window_rows"].sum()) if rescored is not None else 0)
