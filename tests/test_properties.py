@@ -275,6 +275,23 @@ def test_engine_equals_reference(ex: dict[str, Any], raw: dict[str, Any] | None)
     assert_matches(run(ex, raw), reference(ex, raw))
 
 
+@budget(25)
+@given(ex=extracts(), raw=st.none() | raw_policies(fixed=False), parts=st.integers(2, 5))
+def test_rating_in_parts_equals_reference(ex: dict[str, Any], raw: dict[str, Any] | None,
+                                          parts: int) -> None:
+    """A month rated in parts (the way of a month beyond its memory budget) is the month
+    rated at once, customers with lines in several parts included."""
+    assert_matches(run(ex, raw, parts=parts), reference(ex, raw))
+
+
+@budget(15)
+@given(ex=extracts(max_subs=50, with_region=True), raw=raw_policies(by_region=True, fixed=False),
+       parts=st.integers(2, 4))
+def test_rating_in_parts_by_region_equals_reference(ex: dict[str, Any], raw: dict[str, Any],
+                                                    parts: int) -> None:
+    assert_matches(run(ex, raw, parts=parts), reference(ex, raw), by_region=True)
+
+
 # --- 2. rounding half away from zero, on crafted one-line extracts ----------------------------
 
 def rate_lines(specs: list[tuple[str, int, list[tuple[int, str]]]], month: str = "2026-11",

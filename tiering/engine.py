@@ -138,6 +138,7 @@ def rate(
     delimiter: str | None = None,
     memory: str | None = None,
     workdir: str | Path | None = None,
+    parts: int | None = None,
 ) -> RateResult:
     """Rate every subscriber for ``month`` (``"YYYY-MM"``).
 
@@ -147,7 +148,9 @@ def rate(
     CSV files are read in ``encoding`` with ``delimiter`` (see :func:`open_table`).
     ``memory`` is the run's budget (``"2GB"``; default :func:`tiering.budget.default_budget`):
     a month too large for it is rated in parts, one group of customers at a time, with
-    the lines kept in files under ``workdir`` (default: the system's temporary folder).
+    the lines kept in files under ``workdir`` (default: the system's temporary folder);
+    ``parts`` sets their number whatever the budget (1: in memory). Either way the lines
+    are the same, to the last column.
     Raises :class:`~tiering.errors.InputError` naming file, row, column and value; warns
     (:class:`~tiering.errors.InputWarning`) when most billing rows match no subscriber.
     """
@@ -171,7 +174,9 @@ def rate(
     # memory is planned from the number of lines.
     run = Run(m, policy, amount_unit, bill_table, subs_table, over_table,
               count_subscribers(subs_table), say, clock)
-    parts = bd.plan_parts(run.lines, budget)
+    if parts is not None and not 1 <= parts <= bd.MAX_PARTS:
+        raise InputError(f"parts must be 1 .. {bd.MAX_PARTS}, not {parts}")
+    parts = parts or bd.plan_parts(run.lines, budget)
     with sql.memory_share(bd.duckdb_share(budget)):
         if parts == 1:
             return _rate_in_memory(run)

@@ -72,12 +72,18 @@ class Store:
 
     # --- writing -------------------------------------------------------------------------
 
-    def check_writable(self) -> None:
-        """Fail now, before a long rating, if this store cannot take a new month: it is not
-        a store of this format, or its folder cannot be written."""
+    def nearest_folder(self) -> Path:
+        """The store's folder, or the nearest one above it that exists: where a run keeps
+        its work files, on the store's file system, so they move in by a rename."""
         folder = self.path.parent
         while not folder.exists():
             folder = folder.parent
+        return folder
+
+    def check_writable(self) -> None:
+        """Fail now, before a long rating, if this store cannot take a new month: it is not
+        a store of this format, or its folder cannot be written."""
+        folder = self.nearest_folder()
         if not os.access(folder, os.W_OK | os.X_OK):
             raise StoreError(f"cannot write the store {self.path}: {folder} is not writable")
         if self.path.exists():
