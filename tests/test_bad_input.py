@@ -20,6 +20,17 @@ BILL = ("subscriber_id,bill_month,amount\n"
         "A1,2026-01,10.00\nA2,2026-02,20.50\nA3,2026-03,30\n")
 
 
+@pytest.fixture(autouse=True, params=["in memory", "in parts"])
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every case both ways a month is rated: in memory, and in parts (as a month beyond
+    its memory budget is), where DuckDB reads the inputs into a database on disk."""
+    if request.param == "in parts":
+        import tiering.budget
+
+        monkeypatch.setattr(tiering.budget, "plan_parts", lambda lines, budget: 3)
+    return str(request.param)
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -50,6 +61,7 @@ def _run(tmp_path: Path, store: Path, *, subs: str = SUBS, bill: str = BILL,
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert _digest(store) == before
+    assert not list(store.parent.glob(".tiering-rating-*")), "work files left behind"
     return result.output
 
 

@@ -31,8 +31,18 @@ MISMATCH_SAMPLE = 10_000
 
 
 def rate_in_parts(run: engine.Run, parts: int, workdir: str | Path | None) -> engine.RateResult:
+    """The month in ``parts`` parts, its lines in files of a temporary folder in
+    ``workdir`` (removed on any failure, and when the result goes)."""
     scratch = tempfile.TemporaryDirectory(prefix=".tiering-rating-", dir=workdir)
-    folder = Path(scratch.name)
+    try:
+        return _rate(run, parts, Path(scratch.name), scratch)
+    except BaseException:
+        scratch.cleanup()
+        raise
+
+
+def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.TemporaryDirectory[str]
+          ) -> engine.RateResult:
     lap = run.clock.lap
     run.say(f"reading subscribers and aggregating billing ({run.lines:,} lines in {parts} parts)")
     con = sql.connect(database=str(folder / "work.duckdb"))
