@@ -22,6 +22,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     commands = ap.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="time the monthly rating against a floor and an anchor")
     run.add_argument("--repeat", type=int, default=3, help="rounds; the best wall time counts")
+    run.add_argument("--memory", action="append", default=[], metavar="SIZE",
+                     help="add `tiering run --memory SIZE` (repeatable): a month beyond the "
+                          "budget is rated in parts")
     run.add_argument("--engine", choices=("embedded", "spark"), default="embedded",
                      help="spark: add the Spark session start-up and tiering run --engine "
                           "spark on local[2] (needs the spark extra)")
@@ -58,8 +61,9 @@ def describe_extract(extract: Extract, args: argparse.Namespace) -> dict[str, An
 
 
 def run_doc(extract: Extract, args: argparse.Namespace) -> dict[str, Any]:
-    series = rating.measure(extract, args.repeat, args.engine)
-    return {"command": "run", "repeat": args.repeat, "engine": args.engine, "extract": describe_extract(extract, args),
+    series = rating.measure(extract, args.repeat, args.engine, args.memory)
+    return {"command": "run", "repeat": args.repeat, "engine": args.engine,
+            "memory": args.memory, "extract": describe_extract(extract, args),
             "machine": machine.describe(), "results": rating.results(series),
             "agreement": rating.agreement(series)}
 

@@ -15,6 +15,7 @@ from bench.extract import MONTH, Extract
 from bench.measure import Series, alternate
 
 FLOOR, ANCHOR, RUN, LIBRARY = "floor", "anchor", "tiering run", "tiering.rate"
+BUDGET_RUN = "tiering run --memory {}"
 SPARK_START, SPARK = "spark session start", "tiering run --engine spark"
 SPARK_MASTER = "local[2]"
 Command = Callable[[int], Sequence[str]]
@@ -33,8 +34,8 @@ def child(kind: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "bench.children", kind, *args]
 
 
-def contenders(extract: Extract, scratch: Path, engine: str = "embedded"
-               ) -> list[tuple[str, Command]]:
+def contenders(extract: Extract, scratch: Path, engine: str = "embedded",
+               budgets: Sequence[str] = ()) -> list[tuple[str, Command]]:
     """Every command line; outputs get a fresh name per round so no round starts from the
     previous one's store or file. ``engine="spark"`` adds the Spark session's start-up on
     its own (start, one trivial job, stop) and ``tiering run --engine spark`` on local[2],
@@ -54,20 +55,25 @@ def contenders(extract: Extract, scratch: Path, engine: str = "embedded"
                                "--month", MONTH, "--billing", billing, "--subscribers", subs,
                                "--out", str(scratch / f"spark-{r}"), "--json"]),
         ]
+    def run(extra: Sequence[str], name: str) -> Command:
+        return lambda r: [*tiering, "run", "--month", MONTH, "--billing", billing,
+                          "--subscribers", subs, "--store",
+                          str(scratch / f"store-{name}-{r}.duckdb"), "--json", *extra]
+
     return [
         (FLOOR, lambda r: child("floor", billing)),
         (ANCHOR, lambda r: child("anchor", MONTH, billing, subs,
                                  str(scratch / f"anchor-{r}.parquet"))),
-        (RUN, lambda r: [*tiering, "run", "--month", MONTH, "--billing", billing,
-                         "--subscribers", subs, "--store", str(scratch / f"store-{r}.duckdb"),
-                         "--json"]),
+        (RUN, run((), "default")),
+        *[(BUDGET_RUN.format(b), run(("--memory", b), b)) for b in budgets],
         (LIBRARY, lambda r: child("library", MONTH, billing, subs)),
     ]
 
 
-def measure(extract: Extract, repeat: int, engine: str = "embedded") -> list[Series]:
-    with tempfile.TemporaryDirectory(prefix="tiering-bench-") as scratch:
-        return alternate(contenders(extract, Path(scratch), engine), repeat)
+def measure(extract: Extract, repeat: int, engine: str = "embedded",
+            budgets: Sequence[str] = ()) -> list[Series]:
+    with tempfile.TemporaryDirectory(prefix="tiering-bench-", dir=extract.directory) as scratch:
+        return alternate(contenders(extract, Path(scratch), engine, budgets), repeat)
 
 
 def agreement(series: list[Series]) -> dict[str, Any]:
@@ -76,6 +82,9 @@ def agreement(series: list[Series]) -> dict[str, Any]:
     out = {s.name: json.loads(s.last_stdout) for s in series}
     anchor = from_anchor(out[ANCHOR])
     problems = differences(anchor, from_engine(out[RUN]), RUN)
+    for name in out:
+        if name.startswith("tiering run --memory"):
+            problems += differences(anchor, from_engine(out[name]), name)
     if LIBRARY in out:
         problems += differences(anchor, from_library(out[LIBRARY]), LIBRARY)
     if SPARK in out:

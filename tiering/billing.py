@@ -199,7 +199,7 @@ def group_sql(parsed: str, unit: str, keys: str, where: str = "true") -> str:
 
 def sums_table(con: duckdb.DuckDBPyConnection, table: Table, month: int, unit: str,
                window: int, integer_keys: bool) -> int:
-    """Table ``sums`` in ``con`` (a database on disk): a row per id billed in M-window ..
+    """Table ``sums`` in ``con`` (whose tables DuckDB may spill to disk): a row per id billed in M-window ..
     M-1 with its join ``key`` (int64 or text, as the subscribers decided), ``fen``,
     ``window_rows`` and ``first_month``, in one pass that DuckDB spills to disk when the
     lines outgrow its memory; the extract rejected as :func:`summarise` does. Returns the

@@ -1,7 +1,7 @@
 """A month too large for its memory budget, rated in parts of whole customers.
 
-DuckDB does what needs every line at once, in a database on disk that it spills to when its
-share of the budget runs out: the billing sums per line (one pass over the extract), the
+DuckDB does what needs every line at once, spilling to disk when its share of the budget
+runs out: the billing sums per line (one pass over the extract), the
 subscribers, and the join of the two, written out as K Parquet parts by a hash of the
 customer (of the line, without one). polars then applies the rules of ``score.py`` to one
 part at a time. Cut points need every part: each part's count per distinct score (a few
@@ -45,9 +45,12 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
           ) -> engine.RateResult:
     lap = run.clock.lap
     run.say(f"reading subscribers and aggregating billing ({run.lines:,} lines in {parts} parts)")
-    con = sql.connect(database=str(folder / "work.duckdb"))
+    # An in-memory database whose tables DuckDB moves to the spill folder when its share of
+    # the budget runs out: half the time of a database file at a million lines (1.35 s
+    # against 2.8 s to read the subscribers), the same bound on memory.
+    con = sql.connect()
     try:
-        con.execute(f"SET temp_directory = '{folder / 'spill'}'")
+        con.execute("SET temp_directory = ?", [str(folder / "spill")])
         integer_keys = subscribers_table(con, run.subscribers)
         lap("read_subscribers")
         billing_total = sums_table(con, run.billing, run.m, run.unit, sc.WINDOW_MONTHS,
@@ -71,7 +74,6 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
         lap("join")
     finally:
         con.close()
-    (folder / "work.duckdb").unlink()
 
     over = engine.read_override_table(run)
     held_out, counts, forms = [], [], None

@@ -523,7 +523,7 @@ def read_subscribers(table: Table) -> pl.DataFrame:
 
 
 def subscribers_table(con: Any, table: Table) -> bool:
-    """Table ``subs`` in ``con`` (a database on disk): the columns of
+    """View ``subs`` in ``con`` (whose tables DuckDB may spill to disk): the columns of
     :func:`read_subscribers` with the same checks, for a month too large to hold in memory.
     Returns whether the join ``key`` is an int64 (else the id's text)."""
     from tiering import sql
@@ -541,9 +541,8 @@ def subscribers_table(con: Any, table: Table) -> bool:
         if bad:
             raise _subscriber_rows(table, sql.SUBSCRIBER_CHECKS)
         key = "int_key" if text == 0 else "CAST(subscriber_id AS VARCHAR)"
-        con.execute(f"CREATE TABLE subs AS SELECT * EXCLUDE (int_key, bad), {key} AS key "
+        con.execute(f"CREATE VIEW subs AS SELECT * EXCLUDE (int_key, bad), {key} AS key "
                     "FROM subs_parsed")
-        con.execute("DROP TABLE subs_parsed")
         (repeated,), = con.execute(
             "SELECT count(*) - count(DISTINCT key) FROM subs").fetchall()
         if repeated:

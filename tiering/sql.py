@@ -50,11 +50,11 @@ def memory_share(limit: str) -> Iterator[None]:
         _SHARE.reset(token)
 
 
-def connect(threads: int | None = None, database: str = ":memory:"
-            ) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(database)
+def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
     con.execute(f"SET memory_limit = '{memory_limit()}'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")  # our progress is the caller's to show
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
