@@ -27,9 +27,10 @@ SMALL = Path(__file__).resolve().parent.parent / "fixtures" / "small"
 
 def run(store: Path, month: str = "2026-11", *, billing: Path = SMALL / "billing.csv",
         subscribers: Path = SMALL / "subscribers.csv", env: dict[str, str] | None = None,
-        wait: bool = True) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
+        wait: bool = True, parts: int | None = None
+        ) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
     args = [EXE, "run", "--month", month, "--billing", str(billing), "--subscribers",
-            str(subscribers), "--store", str(store)]
+            str(subscribers), "--store", str(store), *(["--parts", str(parts)] if parts else [])]
     if not wait:
         return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env={**os.environ, **(env or {})})
@@ -48,7 +49,7 @@ def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
 
 
 def leftovers(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if ".tmp" in p.name]
+    return [p for p in folder.rglob("*") if ".tmp" in p.name or ".tiering-rating-" in p.name]
 
 
 def stored_dirs(store: Path) -> set[Path]:
@@ -227,6 +228,31 @@ def test_an_interrupted_run_says_so_and_changes_nothing(extract, tmp_path: Path,
     assert interrupted >= 1
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_a_run_in_parts_stopped_midway_leaves_the_store_and_no_work_files(extract, tmp_path: Path,
+                                                                       sig):
+    """Ctrl-C removes the work folder on the way out; a SIGKILL cannot, and the next run
+    removes it (its process is gone)."""
+    subs, bill = extract
+    store = tmp_path / "s.duckdb"
+    assert run(store, "2026-10", billing=bill, subscribers=subs).returncode == 0
+    before = snapshot(tmp_path)
+    proc = run(store, billing=bill, subscribers=subs, wait=False, parts=4)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".tiering-rating-*/joined")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the parts are being scored
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL), err
+    assert snapshot(tmp_path) == before
+    if sig == signal.SIGINT:
+        assert not leftovers(tmp_path), "work files left behind"
+    else:
+        assert leftovers(tmp_path), "a SIGKILL leaves its work folder"
+        assert run(store, "2026-09").returncode == 0
+        assert not leftovers(tmp_path)
+
+
 def test_a_signal_after_the_swap_waits_and_says_the_month_is_stored(tmp_path: Path):
     """Between the swap and the clean-up a signal must not undo what is published (it did:
     the clean-up of a failed write removed the month's new, live files)."""
@@ -240,14 +266,16 @@ def test_a_signal_after_the_swap_waits_and_says_the_month_is_stored(tmp_path: Pa
     assert not leftovers(tmp_path) and len(stored_dirs(store)) == 2
 
 
+@pytest.mark.parametrize("parts", [None, 3])
 @pytest.mark.parametrize("step", STEPS)
-def test_a_kill_at_each_step_of_a_write_leaves_a_whole_store(tmp_path: Path, step: str):
+def test_a_kill_at_each_step_of_a_write_leaves_a_whole_store(tmp_path: Path, step: str,
+                                                             parts: int | None):
     store = tmp_path / "s.duckdb"
     assert run(store, "2026-10").returncode == 0
     assert run(store).returncode == 0
     month_before = Store(store).month_lines("2026-11")
     catalog = store.read_bytes()
-    killed = run(store, env={"TIERING_KILL_AT": step})
+    killed = run(store, env={"TIERING_KILL_AT": step}, parts=parts)
     assert killed.returncode == -signal.SIGKILL
     s = Store(store)
     assert s.months() == ["2026-10", "2026-11"]
@@ -255,9 +283,10 @@ def test_a_kill_at_each_step_of_a_write_leaves_a_whole_store(tmp_path: Path, ste
     # month's lines are those of a complete run (the same inputs give the same lines).
     if step != "swapped":
         assert store.read_bytes() == catalog
-    assert s.month_lines("2026-11").equals(month_before)
+    assert s.month_lines("2026-11").sort("subscriber_id").equals(
+        month_before.sort("subscriber_id"))
     # The next writer removes what the killed one left: no copies, no unnamed folders.
-    assert run(store).returncode == 0
+    assert run(store, parts=parts).returncode == 0
     assert not leftovers(tmp_path)
     assert len(stored_dirs(store)) == 2
 

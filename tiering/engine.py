@@ -177,11 +177,12 @@ def rate(
     if parts is not None and not 1 <= parts <= bd.MAX_PARTS:
         raise InputError(f"parts must be 1 .. {bd.MAX_PARTS}, not {parts}")
     parts = parts or bd.plan_parts(run.lines, budget)
+    from tiering.partitions import rate_in_parts, remove_stale
+
+    remove_stale(workdir)
     with sql.memory_share(bd.duckdb_share(budget)):
         if parts == 1:
             return _rate_in_memory(run)
-        from tiering.partitions import rate_in_parts
-
         return rate_in_parts(run, parts, workdir)
 
 

@@ -15,6 +15,8 @@ billing pass for all of them together, scored, and put back before the tiers.
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from tiering import sql
 from tiering.billing import id_mismatch, sums_table, window_sums
 from tiering.readers import subscribers_table
 
+PREFIX = ".tiering-rating-"  # then the process id: a killed run's folder is known by it
 # Unknown billing ids the mismatch diagnosis looks at (a sample: it names a likely cause).
 MISMATCH_SAMPLE = 10_000
 
@@ -33,7 +36,7 @@ MISMATCH_SAMPLE = 10_000
 def rate_in_parts(run: engine.Run, parts: int, workdir: str | Path | None) -> engine.RateResult:
     """The month in ``parts`` parts, its lines in files of a temporary folder in
     ``workdir`` (removed on any failure, and when the result goes)."""
-    scratch = tempfile.TemporaryDirectory(prefix=".tiering-rating-", dir=workdir)
+    scratch = tempfile.TemporaryDirectory(prefix=f"{PREFIX}{os.getpid()}-", dir=workdir)
     try:
         return _rate(run, parts, Path(scratch.name), scratch)
     except BaseException:
@@ -128,6 +131,25 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
     return engine.result(
         run, engine.partition_results(by_tier, cuts, rp), over, billing_total,
         unknown, pl.concat(reasons), line_files=tuple(files), scratch=scratch)
+
+
+def remove_stale(workdir: str | Path | None) -> None:
+    """Work folders of runs that were killed (SIGKILL, a power cut): their process is gone.
+    Every run looks, whichever way it rates."""
+    for stale in Path(workdir or tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        pid = stale.name[len(PREFIX):].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _part(folder: Path, k: int) -> pl.LazyFrame:

@@ -55,6 +55,9 @@ def _stars(tier: int | None, tiers: int = 5) -> str:
               help="Memory budget of the run, e.g. 2GB or 1536MiB (default: a quarter of "
                    "this machine's or container's memory). A month whose lines do not fit is "
                    "rated in parts of whole customers, with its work files beside the store.")
+@click.option("--parts", type=click.IntRange(1, 4096), metavar="N",
+              help="Rate in N parts of whole customers whatever the budget (1: in memory); "
+                   "the lines are the same either way.")
 @click.option("--engine", type=click.Choice(["embedded", "spark"]), default="embedded",
               show_default=True, help="embedded: DuckDB and polars on this machine; spark: "
               "a Spark cluster (pip install 'tiering[spark]'), inputs may be table names.")
@@ -69,7 +72,8 @@ def _stars(tier: int | None, tiers: int = 5) -> str:
 @handle_errors
 def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: str | None,
             policy_path: str | None, amount_unit: str, column_map: tuple[str, ...],
-            encoding: str, delimiter: str | None, memory: str | None, engine: str, master: str,
+            encoding: str, delimiter: str | None, memory: str | None, parts: int | None,
+            engine: str, master: str,
             spark_conf: tuple[str, ...], out: str | None, store_path: str,
             as_json: bool) -> None:
     """Rate every subscriber for a month and store the result.
@@ -116,7 +120,7 @@ def run_cmd(month: str, billing: tuple[str, ...], subscribers: str, overrides: s
         result = rate(month, list(billing), subscribers, overrides=overrides, policy=policy,
                       amount_unit=amount_unit, columns=columns, progress=progress,
                       encoding=encoding, delimiter="\t" if delimiter == "tab" else delimiter,
-                      memory=memory, workdir=store.nearest_folder())
+                      memory=memory, workdir=store.nearest_folder(), parts=parts)
     for w in warned:  # loud: on stderr before the summary, in --json mode too
         if issubclass(w.category, InputWarning):
             click.echo(f"warning: {w.message}", err=True)
