@@ -4,6 +4,7 @@ store exactly as it was."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -28,7 +29,11 @@ def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
         import tiering.budget
 
         monkeypatch.setattr(tiering.budget, "plan_parts", lambda lines, budget: 3)
+        monkeypatch.setattr(sys.modules[__name__], "RUN_IN_PARTS", ["--parts", "3"])
     return str(request.param)
+
+
+RUN_IN_PARTS: list[str] = []  # what a `run` in its own process adds to rate in parts
 
 
 def _digest(path: Path) -> str:
@@ -232,6 +237,8 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The installed CLI in its own process, its temporary files under tmp_path/tmp."""
     scratch = tmp_path / "tmp"
     scratch.mkdir(exist_ok=True)
+    if args[0] == "run":
+        args = (*args, *RUN_IN_PARTS)
     return subprocess.run([sys.executable, "-m", "tiering.cli", *args], capture_output=True,
                           text=True, env={**os.environ, "TMPDIR": str(scratch)}, timeout=300)
 
@@ -249,6 +256,7 @@ def _reject(tmp_path: Path, store: Path, *args: str, subs: str | bytes = SUBS_N,
     assert "Traceback" not in done.stderr
     assert _digest(store) == before
     assert list((tmp_path / "tmp").iterdir()) == []
+    assert not list(store.parent.glob(".tiering-rating-*")), "work files left behind"
     return done.stderr
 
 
@@ -275,6 +283,21 @@ def test_ids_that_match_nothing_are_rejected_naming_the_form(tmp_path: Path, sto
 def test_leading_zeros_are_named(tmp_path: Path, store: Path):
     err = _reject(tmp_path, store, bill=BILL_N.replace("\n138", "\n0138"))
     assert "ids differ in form (leading zeros): billing id '013****800" in err
+
+
+def test_integer_subscriber_ids_and_zero_padded_bills_are_named(tmp_path: Path, store: Path):
+    """Typed ids (Parquet BIGINT) against text bills written with leading zeros."""
+    import polars as pl
+
+    subs = pl.read_csv(io.StringIO(SUBS_N), schema_overrides={"subscriber_id": pl.Int64})
+    subs.write_parquet(tmp_path / "s.parquet")
+    _write(tmp_path / "b.csv", BILL_N.replace("\n138", "\n0138"))
+    before = _digest(store)
+    done = _cli(tmp_path, "run", "--month", "2026-11", "--subscribers",
+                str(tmp_path / "s.parquet"), "--billing", str(tmp_path / "b.csv"),
+                "--store", str(store))
+    assert done.returncode == 2 and _digest(store) == before, done.stderr
+    assert "ids differ in form (leading zeros): billing id '013****800" in done.stderr
 
 
 def test_most_ids_unmatched_warns_loudly(tmp_path: Path):

@@ -200,7 +200,8 @@ def group_sql(parsed: str, unit: str, keys: str, where: str = "true") -> str:
 def sums_table(con: duckdb.DuckDBPyConnection, table: Table, month: int, unit: str,
                window: int, integer_keys: bool) -> int:
     """Table ``sums`` in ``con`` (whose tables DuckDB may spill to disk): a row per id billed in M-window ..
-    M-1 with its join ``key`` (int64 or text, as the subscribers decided), ``fen``,
+    M-1 with its join ``key`` (int64 or text, as the subscribers decided), ``text_key``
+    (the id's text when the column is text), ``fen``,
     ``window_rows`` and ``first_month``, in one pass that DuckDB spills to disk when the
     lines outgrow its memory; the extract rejected as :func:`summarise` does. Returns the
     extract's row count."""
@@ -208,7 +209,11 @@ def sums_table(con: duckdb.DuckDBPyConnection, table: Table, month: int, unit: s
         rel = sql.relation(con, table, COLUMNS)
         parsed = billing_sql(con, rel, unit)
         (rows,), = con.execute("SELECT count(*) FROM billing_raw").fetchall()
-        keys = f"{_key(rel, integer_keys)} AS key"
+        # A text id keeps its text beside its key (null when it is no canonical integer):
+        # the diagnosis of ids that match no subscriber needs the form they were written in.
+        text = ("NULL::VARCHAR" if sql.is_integer(sql.types(rel)["subscriber_id"])
+                else "subscriber_id")
+        keys = f"{_key(rel, integer_keys)} AS key, {text} AS text_key"
         con.execute(f"CREATE TABLE sums AS {group_sql(parsed, unit, keys)}",
                     {"lo": month - window, "hi": month - 1})
         (bad,), = con.execute("SELECT count(*) FROM sums WHERE bad").fetchall()
@@ -253,23 +258,30 @@ def _key(rel: duckdb.DuckDBPyRelation, integer_keys: bool) -> str:
     return sql.key_sql(sql.types(rel)["subscriber_id"], integer_keys)
 
 
-def id_mismatch(subscriber_ids: pl.Series, billing_ids: pl.Series) -> str:
+def id_mismatch(subscriber_ids: pl.Series | pl.LazyFrame, billing_ids: pl.Series) -> str:
     """Why billing ids (those of the window that match no subscriber) miss the subscriber
     list, with an example id of each side, masked: usually the two extracts write the same
-    ids in different forms (spaces, leading zeros, an integer written as ``138.0``)."""
-    def canonical(ids: pl.Series) -> pl.DataFrame:
-        text = ids.cast(pl.String)
-        return pl.DataFrame({"id": text, "canonical": text.str.strip_chars().str.replace(
-            r"\.0+$", "").str.strip_chars_start("0")})
+    ids in different forms (spaces, leading zeros, an integer written as ``138.0``).
+    ``subscriber_ids``: a Series, or a lazy frame of a column ``subscriber_id`` (a month
+    rated in parts: only the subscribers a billing id may be are read)."""
+    def canonical(ids: pl.LazyFrame) -> pl.LazyFrame:
+        text = pl.col("id").cast(pl.String)
+        return ids.select(id=text, canonical=text.str.strip_chars().str.replace(
+            r"\.0+$", "").str.strip_chars_start("0"))
 
-    subs, bills = canonical(subscriber_ids), canonical(billing_ids)
+    given = (subscriber_ids.to_frame("id").lazy() if isinstance(subscriber_ids, pl.Series)
+             else subscriber_ids.select(id="subscriber_id"))
+    bills = canonical(billing_ids.to_frame("id").lazy()).collect()
+    subs = canonical(given).join(bills.lazy().select("canonical").unique(), on="canonical",
+                                 how="semi").collect()
     # Sorted, so the example is the same in every run.
     pair = bills.join(subs.sort("id").unique("canonical", keep="first"), on="canonical",
                       suffix="_sub").sort("id")
     if pair.height == 0:
+        first = given.select(pl.col("id").cast(pl.String).min()).collect().item()
         return (f"ids differ: none is a subscriber id even without spaces, leading zeros or a "
                 f"trailing '.0' (billing id {mask_id(bills['id'].min())!r}, subscriber id "
-                f"{mask_id(subs['id'].min())!r}): are these the right files?")
+                f"{mask_id(first)!r}): are these the right files?")
     bill, sub = pair.row(0)[0], pair["id_sub"][0]
     causes = [cause for cause, differs in (
         ("spaces", lambda i: i != i.strip()),

@@ -61,12 +61,12 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
         lap("aggregate_billing")
         (window_rows,), = con.execute(
             "SELECT coalesce(sum(window_rows), 0) FROM sums").fetchall()
-        con.execute("CREATE TEMP TABLE unknown AS SELECT key, window_rows FROM sums "
-                    "ANTI JOIN subs USING (key)")
+        con.execute("CREATE TEMP TABLE unknown AS SELECT coalesce(text_key, CAST(key AS "
+                    "VARCHAR)) AS id, window_rows FROM sums ANTI JOIN subs USING (key)")
         (unknown,), = con.execute(
             "SELECT coalesce(sum(window_rows), 0) FROM unknown").fetchall()
         mismatched = unknown * 2 > window_rows
-        unknown_ids = sql.fetch(con, "SELECT CAST(key AS VARCHAR) AS key FROM unknown "
+        unknown_ids = sql.fetch(con, "SELECT id AS key FROM unknown "
                                      f"ORDER BY 1 LIMIT {MISMATCH_SAMPLE if mismatched else 0}")
         run.say(f"joining {run.lines:,} lines to their bills")
         con.execute(
@@ -83,9 +83,6 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
     for k in range(parts):
         run.say(f"scoring part {k + 1} of {parts}")
         joined = engine.line_facts(_part(folder, k), run.m).collect()
-        if forms is None and mismatched:
-            # The subscribers of one part: enough for an example of the ids' two forms.
-            forms = id_mismatch(joined["subscriber_id"], unknown_ids["key"])
         early = pl.col("first_month") < pl.col("window_start")
         held_out.append(joined.filter(early).with_columns(part=pl.lit(k)))
         lines = engine._score(joined.filter(~early.fill_null(False)), run.m, run.policy)
@@ -95,6 +92,9 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
         del lines
         lap("score")
 
+    if mismatched:
+        forms = id_mismatch(pl.scan_parquet(sorted((folder / "joined").glob("*/*.parquet"))),
+                            unknown_ids["key"])
     early = pl.concat(held_out)
     rescored = None
     if early.height:
