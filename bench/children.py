@@ -26,11 +26,14 @@ def floor(billing: str) -> dict[str, object]:
     # length, so text costs its read and nothing more; max(length(id)) (counting characters)
     # or max(id) (comparing strings) would time string work no rating does, and count(id)
     # is answered from the file's statistics without reading the column at all. Numbers and
-    # dates are read by max(), which costs next to nothing per value.
+    # dates are summed (as days), which costs next to nothing per value: max(column) alone
+    # is answered from the file's statistics (0.4 s for 112 M rows, reading nothing).
     con = duckdb.connect()
     types = _types(con, billing)
-    reads = ", ".join(f"max(strlen({c}))" if types[c] == "VARCHAR" else f"max({c})"
-                      for c in ("subscriber_id", "bill_month", "amount"))
+    reads = ", ".join(
+        f"max(strlen({c}))" if types[c] == "VARCHAR" else
+        f"sum(epoch({c}))" if types[c] == "DATE" else f"sum({c})"
+        for c in ("subscriber_id", "bill_month", "amount"))
     *values, rows = con.execute(f"SELECT {reads}, count(*) FROM read_parquet(?)",
                                 [billing]).fetchall()[0]
     return {"rows": rows, "read": [str(v) for v in values]}
