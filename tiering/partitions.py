@@ -88,7 +88,7 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
         lines = engine._score(joined.filter(~early.fill_null(False)), run.m, run.policy)
         del joined
         counts.append(engine.score_counts(lines, run.policy.rating))
-        lines.write_parquet(folder / f"scored-{k}.parquet")
+        lines.write_parquet(folder / f"scored-{k}.parquet", compression="lz4")
         del lines
         lap("score")
 

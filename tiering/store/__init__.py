@@ -49,12 +49,14 @@ def file_fingerprint(path: str) -> str:
 def write_lines(lines: pl.DataFrame, path: Path) -> None:
     """A month's lines (or a part's) as the store keeps them: LINE_TYPES, in id order, so a
     look-up reads one row group of each file. polars sorts ten million ids in a third of
-    the time DuckDB's ORDER BY takes; both order strings by bytes."""
+    the time DuckDB's ORDER BY takes; both order strings by bytes. LZ4 (LZ4_RAW, which
+    DuckDB, polars and Spark read): a million lines written in 1.5 s and 32 MB, against
+    3.3 s and 23 MB with zstd, the store's write being a third of a run's time."""
     import polars as pl
 
     lines.lazy().select(pl.col(c).cast(pl.String) if t == "VARCHAR" else pl.col(c)
                         for c, t in LINE_TYPES).sort("subscriber_id").collect().write_parquet(
-        path, compression="zstd", row_group_size=ROW_GROUP)
+        path, compression="lz4", row_group_size=ROW_GROUP)
 
 
 def _pct(x100: int) -> Decimal:

@@ -3,7 +3,7 @@
     tiering.duckdb                          the catalog: runs, thresholds, tier counts,
                                             overrides, which files hold each month's lines,
                                             and a ``lines`` view over them for analysts
-    tiering.duckdb.d/month=2026-11/RUN/     the month's lines, Parquet (zstd), in id order
+    tiering.duckdb.d/month=2026-11/RUN/     the month's lines, Parquet (LZ4), in id order
 
 A run writes its month's files into a new RUN folder, then publishes them by swapping in a
 new catalog (a copy of a few kilobytes per month, never the lines of other months), then

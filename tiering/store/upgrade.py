@@ -55,7 +55,7 @@ def upgrade(path: Path) -> tuple[list[str], Path]:
                 target = folder / "part-0.parquet"
                 con.execute(f"COPY (SELECT {columns} FROM tiering_0_1.lines WHERE month = "
                             f"{sql_text(month)} ORDER BY subscriber_id) TO "
-                            f"{sql_text(str(target))} (FORMAT parquet, COMPRESSION zstd)")
+                            f"{sql_text(str(target))} (FORMAT parquet, COMPRESSION lz4_raw)")
                 pub.replace_month(month, [target])
             for table in OLD_TABLES:
                 con.execute(f"INSERT INTO {table} SELECT * FROM tiering_0_1.{table}")
