@@ -218,12 +218,12 @@ def _rate_in_memory(run: Run) -> RateResult:
         subs.select("key"), on="key", how="anti")["text_key" if integer_keys else "key"]
     ) if (window_rows - matched) * 2 > window_rows else None
     del subs, per_key  # ten million lines: hold one copy, not three
-    joined = _repair_early_bills(joined, bill_table, m, run.unit, integer_keys)
+    joined = repair_early_bills(joined, bill_table, m, run.unit, integer_keys)
     check_matches(run, billing_total, window_rows, matched,
                   int(joined["window_rows"].sum()), forms)
     lap("repair_early_bills")
 
-    lines = _score(joined, m, run.policy)
+    lines = score_lines(joined, m, run.policy)
     del joined
     lap("score")
 
@@ -316,7 +316,7 @@ def line_facts(joined: pl.LazyFrame, m: int) -> pl.LazyFrame:
     )
 
 
-def _score(joined: pl.DataFrame, m: int, policy: Policy) -> pl.DataFrame:
+def score_lines(joined: pl.DataFrame, m: int, policy: Policy) -> pl.DataFrame:
     rp = policy.rating
     tenure = pl.col("tenure_months")
     rated = pl.col("reason").is_null()
@@ -364,7 +364,7 @@ def rerate(facts: pl.DataFrame, month: str, policy: Policy
                           *FACT_COLUMNS).with_columns(
         join_month=join_month, window_start=sc.window_start(m, join_month),
         fen=pl.col("window_fen"))
-    lines, partitions = _tiers(_score(joined, m, policy), policy)
+    lines, partitions = _tiers(score_lines(joined, m, policy), policy)
     return lines.select(RESULT_COLUMNS), partitions
 
 
@@ -373,7 +373,7 @@ def _hundredths(x100: pl.Expr, precision: int) -> pl.Expr:
     return (x100.cast(pl.Decimal(38, 2)) / 100).cast(pl.Decimal(precision, 2))
 
 
-def _repair_early_bills(joined: pl.DataFrame, table: Table, m: int, unit: str,
+def repair_early_bills(joined: pl.DataFrame, table: Table, m: int, unit: str,
                         integer_keys: bool) -> pl.DataFrame:
     """Recompute the few lines billed inside M-12..M-1 but before their window start.
 

@@ -85,7 +85,7 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
         joined = engine.line_facts(_part(folder, k), run.m).collect()
         early = pl.col("first_month") < pl.col("window_start")
         held_out.append(joined.filter(early).with_columns(part=pl.lit(k)))
-        lines = engine._score(joined.filter(~early.fill_null(False)), run.m, run.policy)
+        lines = engine.score_lines(joined.filter(~early.fill_null(False)), run.m, run.policy)
         del joined
         counts.append(engine.score_counts(lines, run.policy.rating))
         lines.write_parquet(folder / f"scored-{k}.parquet", compression="lz4")
@@ -98,9 +98,9 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
     early = pl.concat(held_out)
     rescored = None
     if early.height:
-        repaired = engine._repair_early_bills(early, run.billing, run.m, run.unit,
+        repaired = engine.repair_early_bills(early, run.billing, run.m, run.unit,
                                               integer_keys)
-        rescored = engine._score(repaired, run.m, run.policy).with_columns(part=early["part"])
+        rescored = engine.score_lines(repaired, run.m, run.policy).with_columns(part=early["part"])
         counts.append(engine.score_counts(rescored, run.policy.rating))
     engine.check_matches(run, billing_total, window_rows, window_rows - unknown,
                          _window_rows_after(folder, parts, rescored), forms)
