@@ -61,19 +61,22 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
         lap("aggregate_billing")
         (window_rows,), = con.execute(
             "SELECT coalesce(sum(window_rows), 0) FROM sums").fetchall()
-        con.execute("CREATE TEMP TABLE unknown AS SELECT coalesce(text_key, CAST(key AS "
-                    "VARCHAR)) AS id, window_rows FROM sums ANTI JOIN subs USING (key)")
-        (unknown,), = con.execute(
-            "SELECT coalesce(sum(window_rows), 0) FROM unknown").fetchall()
-        mismatched = unknown * 2 > window_rows
-        unknown_ids = sql.fetch(con, "SELECT id AS key FROM unknown "
-                                     f"ORDER BY 1 LIMIT {MISMATCH_SAMPLE if mismatched else 0}")
         run.say(f"joining {run.lines:,} lines to their bills")
+        joined = folder / "joined"
         con.execute(
             "COPY (SELECT s.*, b.fen, b.window_rows, b.first_month, "
             f"hash(coalesce(s.customer_id, CAST(s.subscriber_id AS VARCHAR))) % {parts} AS part "
             "FROM subs s LEFT JOIN sums b USING (key)) "
-            f"TO '{folder / 'joined'}' (FORMAT parquet, PARTITION_BY (part))")
+            f"TO '{joined}' (FORMAT parquet, PARTITION_BY (part))")
+        # The window's rows of unknown ids, from one column of the parts: a second join of
+        # every line (an anti join) is only for the rare diagnosis below.
+        (matched,), = con.execute("SELECT coalesce(sum(window_rows), 0) FROM read_parquet(?)",
+                                  [str(joined / "*" / "*.parquet")]).fetchall()
+        unknown = window_rows - matched
+        mismatched = unknown * 2 > window_rows
+        unknown_ids = sql.fetch(con, "SELECT coalesce(text_key, CAST(key AS VARCHAR)) AS key "
+                                     "FROM sums ANTI JOIN subs USING (key) ORDER BY 1 "
+                                     f"LIMIT {MISMATCH_SAMPLE}") if mismatched else None
         lap("join")
     finally:
         con.close()
@@ -92,8 +95,8 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
         del lines
         lap("score")
 
-    if mismatched:
-        forms = id_mismatch(pl.scan_parquet(sorted((folder / "joined").glob("*/*.parquet"))),
+    if unknown_ids is not None:
+        forms = id_mismatch(pl.scan_parquet(sorted(joined.glob("*/*.parquet"))),
                             unknown_ids["key"])
     early = pl.concat(held_out)
     rescored = None
