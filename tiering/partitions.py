@@ -62,16 +62,16 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
         (window_rows,), = con.execute(
             "SELECT coalesce(sum(window_rows), 0) FROM sums").fetchall()
         run.say(f"joining {run.lines:,} lines to their bills")
-        joined = folder / "joined"
+        parts_dir = folder / "joined"
         con.execute(
             "COPY (SELECT s.*, b.fen, b.window_rows, b.first_month, "
             f"hash(coalesce(s.customer_id, CAST(s.subscriber_id AS VARCHAR))) % {parts} AS part "
             "FROM subs s LEFT JOIN sums b USING (key)) "
-            f"TO '{joined}' (FORMAT parquet, PARTITION_BY (part))")
+            f"TO '{parts_dir}' (FORMAT parquet, PARTITION_BY (part))")
         # The window's rows of unknown ids, from one column of the parts: a second join of
         # every line (an anti join) is only for the rare diagnosis below.
         (matched,), = con.execute("SELECT coalesce(sum(window_rows), 0) FROM read_parquet(?)",
-                                  [str(joined / "*" / "*.parquet")]).fetchall()
+                                  [str(parts_dir / "*" / "*.parquet")]).fetchall()
         unknown = window_rows - matched
         mismatched = unknown * 2 > window_rows
         unknown_ids = sql.fetch(con, "SELECT coalesce(text_key, CAST(key AS VARCHAR)) AS key "
@@ -96,7 +96,7 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
         lap("score")
 
     if unknown_ids is not None:
-        forms = id_mismatch(pl.scan_parquet(sorted(joined.glob("*/*.parquet"))),
+        forms = id_mismatch(pl.scan_parquet(sorted(parts_dir.glob("*/*.parquet"))),
                             unknown_ids["key"])
     early = pl.concat(held_out)
     rescored = None
