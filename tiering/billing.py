@@ -131,7 +131,7 @@ def summarise(table: Table, month: int, unit: str, window: int, lines: int = 0,
     extract) but bounded. Splitting up front matters: DuckDB spills before it gives up,
     and a pass that ends out of memory has cost minutes."""
     if parts is None:
-        parts = max(1, -(-lines * GROUP_BYTES // sql.size_bytes(sql.memory_limit())))
+        parts = _passes(lines)
     con = sql.connect()
     try:
         rel = sql.relation(con, table, COLUMNS)
@@ -159,6 +159,11 @@ def summarise(table: Table, month: int, unit: str, window: int, lines: int = 0,
                          _checks(unit))
     _reject_large_sums(table, per_key, "text_key")
     return Summary(per_key.drop("bad"), int(rows))
+
+
+def _passes(lines: int) -> int:
+    """Passes for about ``lines`` lines to be grouped within DuckDB's memory limit."""
+    return max(1, -(-lines * GROUP_BYTES // sql.size_bytes(sql.memory_limit())))
 
 
 def _reject_large_sums(table: Table, per_key: pl.DataFrame, key: str) -> None:
@@ -198,13 +203,13 @@ def group_sql(parsed: str, unit: str, keys: str, where: str = "true") -> str:
 
 
 def sums_table(con: duckdb.DuckDBPyConnection, table: Table, month: int, unit: str,
-               window: int, integer_keys: bool) -> int:
+               window: int, integer_keys: bool, lines: int) -> int:
     """Table ``sums`` in ``con`` (whose tables DuckDB may spill to disk): a row per id billed in M-window ..
     M-1 with its join ``key`` (int64 or text, as the subscribers decided), ``text_key``
     (the id's text when the column is text), ``fen``,
-    ``window_rows`` and ``first_month``, in one pass that DuckDB spills to disk when the
-    lines outgrow its memory; the extract rejected as :func:`summarise` does. Returns the
-    extract's row count."""
+    ``window_rows`` and ``first_month``, in as many passes over the extract as DuckDB's
+    memory needs for ``lines`` lines (the table itself spills to disk); the extract rejected
+    as :func:`summarise` does. Returns the extract's row count."""
     try:
         rel = sql.relation(con, table, COLUMNS)
         parsed = billing_sql(con, rel, unit)
@@ -214,8 +219,16 @@ def sums_table(con: duckdb.DuckDBPyConnection, table: Table, month: int, unit: s
         text = ("NULL::VARCHAR" if sql.is_integer(sql.types(rel)["subscriber_id"])
                 else "subscriber_id")
         keys = f"{_key(rel, integer_keys)} AS key, {text} AS text_key"
-        con.execute(f"CREATE TABLE sums AS {group_sql(parsed, unit, keys)}",
-                    {"lo": month - window, "hi": month - 1})
+        # Passes over the extract, each grouping the lines of one hash slice in memory: a
+        # single grouping beyond DuckDB's memory spills about the extract's size again
+        # (35 GB and counting for a hundred million lines at 1.35 GB, until the disk ran
+        # short), while a pass costs one more read of the extract.
+        passes = _passes(lines)
+        for part in range(passes):
+            where = "true" if passes == 1 else f"hash(id) % {passes} = {part}"
+            con.execute(("CREATE TABLE sums AS " if part == 0 else "INSERT INTO sums ")
+                        + group_sql(parsed, unit, keys, where),
+                        {"lo": month - window, "hi": month - 1})
         (bad,), = con.execute("SELECT count(*) FROM sums WHERE bad").fetchall()
         over = sql.fetch(con, "SELECT CAST(key AS VARCHAR) AS key, fen FROM sums "
                               "WHERE fen IS NULL AND NOT bad ORDER BY 1")

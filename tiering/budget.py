@@ -2,7 +2,8 @@
 
 A month is rated in memory when its lines fit the budget (the fastest way), else in parts:
 each part a group of whole customers (``partitions.py``), small enough for polars to hold
-while DuckDB, which spills to disk, sums the billing of every line in one pass.
+while DuckDB sums the billing of every line (in passes of a hash slice of the lines each,
+as its memory allows) into a table it spills to disk.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """A month too large for its memory budget, rated in parts of whole customers.
 
 DuckDB does what needs every line at once, spilling to disk when its share of the budget
-runs out: the billing sums per line (one pass over the extract), the
-subscribers, and the join of the two, written out as K Parquet parts by a hash of the
-customer (of the line, without one). polars then applies the rules of ``score.py`` to one
+runs out: the billing sums per line (in passes over the extract, one hash slice of the
+lines each, as its memory allows), the subscribers, and the join of the two, written out
+as K Parquet parts by a hash of the customer (of the line, without one). polars then applies the rules of ``score.py`` to one
 part at a time. Cut points need every part: each part's count per distinct score (a few
 thousand rows) is kept and merged, the cut points come from ``thresholds.py`` as in memory,
 and a second pass over the parts assigns tiers. A customer's lines all fall in one part, so
@@ -57,7 +57,7 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
         integer_keys = subscribers_table(con, run.subscribers)
         lap("read_subscribers")
         billing_total = sums_table(con, run.billing, run.m, run.unit, sc.WINDOW_MONTHS,
-                                   integer_keys)
+                                   integer_keys, run.lines)
         lap("aggregate_billing")
         (window_rows,), = con.execute(
             "SELECT coalesce(sum(window_rows), 0) FROM sums").fetchall()
