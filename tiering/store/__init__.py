@@ -11,7 +11,6 @@ under ``tiering.duckdb.d/month=YYYY-MM/``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -20,18 +19,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from tiering.errors import StoredThenInterrupted, StoreError
 from tiering.store.catalog import DEFAULT_STORE, LINE_TYPES, check_format
+from tiering.store.engine import duckdb
 from tiering.store.reader import Effective, StoreReader
-from tiering.store.writer import Publication, no_space, no_space_message, publishing
 
 if TYPE_CHECKING:
     import polars as pl
 
     from tiering.engine import RateResult
     from tiering.policy import Policy
+    from tiering.store.writer import Publication
 
 __all__ = ["DEFAULT_STORE", "LINE_TYPES", "Effective", "Store", "StoreReader",
            "file_fingerprint"]
@@ -42,6 +40,8 @@ ROW_GROUP = 100_000
 
 
 def file_fingerprint(path: str) -> str:
+    import hashlib  # the writing commands' only: OpenSSL's loading is a look-up's 1-5 ms
+
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
@@ -104,6 +104,7 @@ class Store:
         from concurrent.futures import ThreadPoolExecutor  # not on the look-up path
 
         from tiering import __version__
+        from tiering.store.writer import publishing
 
         if result.frame is None:
             self.write_month_files(result, result.line_files, version)
@@ -139,6 +140,7 @@ class Store:
         import shutil
 
         from tiering import __version__
+        from tiering.store.writer import publishing
 
         inputs = {kind: {f: file_fingerprint(f) if os.path.isfile(f) else None for f in fs}
                   for kind, fs in result.files.items()}
@@ -174,6 +176,8 @@ class Store:
         """Remove a stored month (its lines, thresholds, overrides and run record) in one
         atomic step, giving its space back. NotFound (listing the stored months) when it is
         not there."""
+        from tiering.store.writer import publishing
+
         self.run_record(month)  # NotFound before taking the writer's lock
         with publishing(self.path) as pub:
             pub.drop_month(month)
@@ -190,6 +194,7 @@ class Store:
 
         from tiering.engine import LINE_COLUMNS
         from tiering.privacy import mask_sql
+        from tiering.store.writer import no_space, no_space_message
 
         out = Path(out)
         suffix = out.suffix.lower()
