@@ -215,7 +215,9 @@ def build(lines: pa.RecordBatchReader, overrides: pa.Table, unrated_service_tier
         return None
     tier, customer_tier = np.concatenate([np.zeros(0, np.int8), *tiers]), np.concatenate(
         [np.zeros(0, np.int8), *customer_tiers])
-    frame = pl.concat(frames, rechunk=False) if rows else None
+    # Each batch's integers were narrowed on their own (_compact): batches of different
+    # ranges (one per part file, at the least) meet in the widest of their types.
+    frame = pl.concat(frames, how="vertical_relaxed", rechunk=False) if rows else None
     if not (keys[1:] > keys[:-1]).all():  # stored in another order than ours
         order = np.argsort(keys, kind="stable")
         keys, tier, customer_tier = keys[order], tier[order], customer_tier[order]
