@@ -421,8 +421,9 @@ def _indexed_rows(index: MonthIndex, month: str, wanted: list[Any], at: date
     # A frame's row costs microseconds and a gather a tenth of a millisecond to set up.
     picked = ([stored.row(i) for i in lines.tolist()] if len(lines) <= FEW_ROWS
               else stored[lines].rows())
-    names = ("month", "subscriber_id", *stored.columns, "effective")
-    own, customer = stored.columns.index("tier"), stored.columns.index("customer_tier")
+    columns = stored.columns  # a new list from the frame at each ask
+    names = ("month", "subscriber_id", *columns, "effective")
+    own, customer = columns.index("tier"), columns.index("customer_tier")
     reasons = index.overrides.reasons
     return [dict(zip(names, (month, sid, *row, _effective(
                 tier, row[own], row[customer], o_tier or None, reasons[o_rank], default_used)),
