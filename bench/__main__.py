@@ -31,6 +31,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     look = commands.add_parser("lookup", help="time look-ups in the CLI and the library")
     look.add_argument("--store", type=Path,
                       help="an existing store of this extract (default: rate one, untimed)")
+    look.add_argument("--parts", type=int, default=1,
+                      help="rewrite each month as this many files (ids hash-partitioned, each "
+                           "file in id order), as the partitioned engine writes one (untimed)")
     commands.add_parser("sla", help="time SLA deadlines: scalar calls and the vectorized path")
     hist = commands.add_parser("history", help="twelve months into one store, then re-runs: "
                                "bytes written, time and size per run")
@@ -69,10 +72,11 @@ def run_doc(extract: Extract, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def lookup_doc(extract: Extract, args: argparse.Namespace) -> dict[str, Any]:
-    with lookup.store_for(extract, args.store) as store:
+    with lookup.store_for(extract, args.store) as rated, lookup.in_parts(rated, args.parts
+                                                                         ) as store:
         figures = lookup.measure(extract, store, args.seed)
     return {"command": "lookup", "extract": describe_extract(extract, args),
-            "machine": machine.describe(), **figures}
+            "machine": machine.describe(), "parts": args.parts, **figures}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,13 +23,16 @@ def run_text(doc: dict[str, Any]) -> str:
 def lookup_text(doc: dict[str, Any]) -> str:
     cli, api = doc["cli"], doc["api"]
     return "\n".join([
-        _extract_line(doc), _machine_line(doc["machine"]), "",
+        _extract_line(doc), _machine_line(doc["machine"]),
+        f"the month in {doc.get('parts', 1)} part file(s)", "",
         f"tiering lookup {cli['id']}: {cli['lookup_s']:.3f} s (best of {cli['rounds']}, "
         f"process start included, peak RSS {cli['lookup_peak_rss_gb']:.2f} GB)",
         f"python -c 'import duckdb': {cli['bare_duckdb_s']:.3f} s -> lookup is "
         f"{cli['x_bare']:.2f}x a bare DuckDB process",
         f"StoreReader.lines([id]): p50 {api['single_lines_p50_ms']:.2f} ms, "
-        f"p99 {api['single_lines_p99_ms']:.2f} ms over {api['single_lookups']:,} random ids",
+        f"p99 {api['single_lines_p99_ms']:.2f} ms over {api['single_lookups']:,} random ids "
+        f"(on the CPU: p50 {api.get('single_lines_cpu_p50_ms', float('nan')):.2f} ms, "
+        f"p99 {api.get('single_lines_cpu_p99_ms', float('nan')):.2f} ms)",
         f"batch of {api['batch_ids']:,} ids: StoreReader.lines {api['batch_lines_s']:.3f} s, "
         f"StoreReader.effective_tiers {api['batch_effective_tiers_s']:.3f} s (best of 3)",
         f"the reader's index of the month, built on its second look-up: "

@@ -220,10 +220,13 @@ def test_python_m_tiering_and_cli_py_without_a_dependency(tmp_path: Path):
     done = subprocess.run([sys.executable, "-m", "tiering", "--version"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and "tiering" in done.stdout
-    # A duckdb that cannot be imported stands for a checkout without the dependencies.
+    # A duckdb that cannot be imported stands for a checkout without the dependencies: the
+    # package and its engine module (the store's read path imports the engine alone).
     (tmp_path / "duckdb").mkdir()
     (tmp_path / "duckdb" / "__init__.py").write_text(
         "raise ImportError(\"No module named 'duckdb'\", name='duckdb')\n")
+    (tmp_path / "_duckdb.py").write_text(
+        "raise ImportError(\"No module named '_duckdb'\", name='_duckdb')\n")
     done = subprocess.run([sys.executable, str(root / "cli.py"), "run", "--month", "2026-11"],
                           capture_output=True, text=True, timeout=60, cwd=root,
                           env={**os.environ, "PYTHONPATH": str(tmp_path)})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import string
 import tempfile
+import zlib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -55,37 +56,24 @@ class Override:
 
 
 def write_store(path: Path, months: dict[str, tuple[list[Line], list[Override]]], *,
-                reverse: bool = False) -> None:
+                reverse: bool = False, parts: int = 1) -> None:
     """A store holding exactly these lines and overrides (the rating is not under test
-    here); ``reverse`` stores the lines against id order, as another writer might."""
+    here); ``reverse`` stores the lines against id order, as another writer might;
+    ``parts`` writes each month as that many files, the ids hash-partitioned across them
+    and each file in id order (as the partitioned engine writes a month)."""
     with publishing(path) as pub:
         for month, (lines, overrides) in months.items():
             best: dict[str, int] = {}
             for x in lines:
                 if x.customer_id is not None and x.tier is not None:
                     best[x.customer_id] = max(best.get(x.customer_id, 0), x.tier)
-            ordered = sorted(lines, key=lambda x: x.subscriber_id, reverse=reverse)
-            n = len(ordered)
-            frame = pl.DataFrame({
-                "subscriber_id": [x.subscriber_id for x in ordered],
-                "customer_id": [x.customer_id for x in ordered],
-                "region": ["north"] * n, "tenure_months": [30] * n, "window_months": [12] * n,
-                "arpu_yuan": [50] * n, "arpu_score": [50] * n,
-                "coefficient": pl.Series([Decimal("1.20")] * n, dtype=pl.Decimal(6, 2)),
-                "score": pl.Series([Decimal("60.00")] * n, dtype=pl.Decimal(18, 2)),
-                "tier": pl.Series([x.tier for x in ordered], dtype=pl.Int8),
-                "reason": pl.Series([None] * n, dtype=pl.String),
-                "coefficient_x100": [120] * n, "score_x100": [6000] * n,
-                "partition": ["all"] * n,
-                "customer_tier": pl.Series([best.get(x.customer_id) if x.customer_id else None
-                                            for x in ordered], dtype=pl.Int8),
-                "window_fen": [60000] * n, "window_rows": pl.Series([12] * n, dtype=pl.Int32),
-                "active": [True] * n, "personal": [True] * n,
-                "billed": pl.Series([None] * n, dtype=pl.Boolean),
-            }, schema_overrides={"tenure_months": pl.Int32, "window_months": pl.Int32})
             folder = pub.new_month_dir(month)
-            frame.write_parquet(folder / "part-0.parquet")
-            pub.replace_month(month, [folder / "part-0.parquet"])
+            split = [[x for x in lines if _part(x.subscriber_id, parts) == k]
+                     for k in range(parts)]
+            files = [folder / f"part-{k}.parquet" for k, some in enumerate(split) if some]
+            for file, some in zip(files, (some for some in split if some), strict=True):
+                _write_part(file, some, best, reverse)
+            pub.replace_month(month, files)
             pub.con.execute("INSERT INTO runs VALUES (?, now(), 'test', 'fp', ?, ?, '{}', "
                             "'{}', '{}', '{}')",
                             [month, POLICY.text, POLICY.rating.unrated_service_tier])
@@ -93,6 +81,33 @@ def write_store(path: Path, months: dict[str, tuple[list[Line], list[Override]]]
                 pub.con.execute("INSERT INTO overrides VALUES (?, ?, ?, ?, ?, ?, ?)",
                                 [month, o.subscriber_id, o.customer_id, o.tier, o.valid_from,
                                  o.valid_to, o.reason])
+
+
+def _part(subscriber_id: str, parts: int) -> int:
+    return zlib.crc32(subscriber_id.encode()) % parts
+
+
+def _write_part(file: Path, lines: list[Line], best: dict[str, int], reverse: bool) -> None:
+    ordered = sorted(lines, key=lambda x: x.subscriber_id, reverse=reverse)
+    n = len(ordered)
+    frame = pl.DataFrame({
+        "subscriber_id": [x.subscriber_id for x in ordered],
+        "customer_id": [x.customer_id for x in ordered],
+        "region": ["north"] * n, "tenure_months": [30] * n, "window_months": [12] * n,
+        "arpu_yuan": [50] * n, "arpu_score": [50] * n,
+        "coefficient": pl.Series([Decimal("1.20")] * n, dtype=pl.Decimal(6, 2)),
+        "score": pl.Series([Decimal("60.00")] * n, dtype=pl.Decimal(18, 2)),
+        "tier": pl.Series([x.tier for x in ordered], dtype=pl.Int8),
+        "reason": pl.Series([None] * n, dtype=pl.String),
+        "coefficient_x100": [120] * n, "score_x100": [6000] * n,
+        "partition": ["all"] * n,
+        "customer_tier": pl.Series([best.get(x.customer_id) if x.customer_id else None
+                                    for x in ordered], dtype=pl.Int8),
+        "window_fen": [60000] * n, "window_rows": pl.Series([12] * n, dtype=pl.Int32),
+        "active": [True] * n, "personal": [True] * n,
+        "billed": pl.Series([None] * n, dtype=pl.Boolean),
+    }, schema_overrides={"tenure_months": pl.Int32, "window_months": pl.Int32})
+    frame.write_parquet(file)
 
 
 def expected_tier(line: Line, lines: list[Line], overrides: list[Override], on: date) -> int:
@@ -147,12 +162,12 @@ def _answer(reader: StoreReader, ids: list[str], **kw: Any) -> Any:
 @settings(max_examples=40, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(store=stores(), days=st.lists(st.integers(0, 150), min_size=1, max_size=3),
-       data=st.data())
+       parts=st.sampled_from([1, 3]), data=st.data())
 def test_index_sql_and_pure_rule_agree(store: dict[str, tuple[list[Line], list[Override]]],
-                                       days: list[int], data: st.DataObject):
+                                       days: list[int], parts: int, data: st.DataObject):
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "t.duckdb"
-        write_store(path, store)
+        write_store(path, store, parts=parts)
         ids = [x.subscriber_id for x in next(iter(store.values()))[0]]
         asked = data.draw(st.lists(st.sampled_from(ids), max_size=8)) + ["zz", ids[0] * 3]
         dates = [FIRST_DAY + timedelta(days=d) for d in days]
@@ -321,3 +336,27 @@ def test_many_lines_stored_out_of_id_order_are_found(tmp_path: Path):
         on = date(2026, 10, 5)
         assert repr(idx.lines([*ids, "x"], at=on)) == repr(sql.lines([*ids, "x"], at=on))
         assert [idx.lines([i], at=on)[2][0]["tier"] for i in ids] == [x.tier for x in lines]
+
+
+def test_a_month_in_several_files_is_found_in_each(tmp_path: Path):
+    """A month written as several files (ids hash-partitioned, each file in id order, as the
+    partitioned engine writes one): one-shot SQL, the index (whose keys, file after file,
+    are not in order until it sorts them) and the pure rule agree on every line."""
+    path = tmp_path / "t.duckdb"
+    lines = [Line(f"1380000{i:04d}", CUSTOMERS[i % 4] if i % 4 < 3 else None,
+                  None if i % 5 == 0 else 1 + i % 5) for i in range(0, 700, 3)]
+    overrides = [Override(None, "C2", 5, date(2026, 10, 1), None, "account"),
+                 Override(lines[7].subscriber_id, None, 4, date(2026, 10, 1), None, "vip")]
+    write_store(path, {"2026-10": (lines, overrides)}, parts=5)
+    assert len(list(tmp_path.glob("t.duckdb.d/month=2026-10/*/part-*.parquet"))) == 5
+    ids = [x.subscriber_id for x in lines]
+    on = date(2026, 10, 5)
+    with StoreReader(path, index_after=None) as sql, StoreReader(path, index_after=0) as idx:
+        singles = [sql.lines([i], at=on)[2][0] for i in ids]
+        assert [idx.lines([i], at=on)[2][0] for i in ids] == singles
+        assert idx.lines(ids, at=on)[2] == sorted(singles, key=lambda r: r["subscriber_id"])
+        assert idx._indexes["2026-10"] is not None
+        assert [r["effective"].tier for r in singles] == [
+            expected_tier(x, lines, overrides, on) for x in lines]
+        tiers = idx.effective_tiers(pl.Series([*ids, "x"]), pl.Series([on] * (len(ids) + 1)))
+        assert tiers.to_list() == [*(r["effective"].tier for r in singles), None]

@@ -201,9 +201,9 @@ def test_hostile_ids_are_data(store: Path, monkeypatch: pytest.MonkeyPatch,
     assert hashlib.sha256(store.read_bytes()).hexdigest() == before
 
 
-def _modules_after(code: str) -> dict[str, bool]:
+def _modules_after(code: str, modules: tuple[str, ...] = HEAVY) -> dict[str, bool]:
     probe = (f"{code}\nimport json, sys\n"
-             f"print(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))")
+             f"print(json.dumps({{m: m in sys.modules for m in {modules!r}}}))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True)
     loaded: dict[str, bool] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -214,11 +214,39 @@ def test_the_command_line_imports_no_heavy_module():
     assert not any(_modules_after("import tiering.cli").values())
 
 
-def test_a_lookup_imports_no_heavy_module(store: Path):
-    code = ("import contextlib, io\nfrom tiering.cli import main\n"
+def _lookup_code(store: Path) -> str:
+    return ("import contextlib, io\nfrom tiering.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             "    try:\n"
             f"        main(['lookup', '13800000010', '--store', {str(store)!r}, '--json'])\n"
             "    except SystemExit as exc:\n"
             "        assert exc.code == 0, exc.code")
-    assert not any(_modules_after(code).values())
+
+
+def test_a_lookup_imports_no_heavy_module(store: Path):
+    assert not any(_modules_after(_lookup_code(store)).values())
+
+
+def test_a_lookup_runs_on_duckdbs_engine_without_the_package(store: Path):
+    """The package's Python layer is a process's 100 ms (tiering.store.engine)."""
+    assert _modules_after(_lookup_code(store), ("_duckdb", "duckdb")) == {
+        "_duckdb": True, "duckdb": False}
+
+
+def test_a_month_in_several_files_reads_as_in_one(store: Path, ids: list[str]):
+    """The month rewritten as three hash-partitioned files (the partitioned engine's layout,
+    made by the look-up bench) answers every call as the one-file month does."""
+    from bench.lookup import in_parts
+
+    with in_parts(store, 3) as parts:
+        assert len(list(parts.parent.glob("*.d/month=2026-11/*/part-*.parquet"))) == 3
+        one, split = Store(store), Store(parts)
+        assert split.lines(ids, at=ON) == one.lines(ids, at=ON)
+        assert split.lines(["C100"], customer=True, at=ON) == one.lines(["C100"], customer=True,
+                                                                        at=ON)
+        assert [split.lines([i], at=ON) for i in ids] == [one.lines([i], at=ON) for i in ids]
+        assert split.month_lines().equals(one.month_lines())
+        with split.reader(index_after=0) as reader:
+            assert reader.lines(ids, at=ON) == one.lines(ids, at=ON)
+            assert reader.effective_tiers(pl.Series(ids), pl.Series([ON] * len(ids))).equals(
+                one.effective_tiers(pl.Series(ids), pl.Series([ON] * len(ids))))

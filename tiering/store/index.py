@@ -91,7 +91,10 @@ def _utf8(ids: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     _, offsets, data = arr.buffers()
     off = np.frombuffer(offsets, np.int64, len(arr) + 1, arr.offset * 8)
     raw = np.frombuffer(data, np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
-    return off, raw, arr.is_valid().to_numpy(zero_copy_only=False)
+    # No nulls needs no mask: is_valid() is a compute kernel, a tenth of a single look-up.
+    valid = (np.ones(len(arr), bool) if arr.null_count == 0
+             else arr.is_valid().to_numpy(zero_copy_only=False))
+    return off, raw, valid
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,8 @@ class LineOverrides:
         """Per request (a line and a date), the rank of its highest active override, or NONE."""
         lo = np.searchsorted(self.line, lines, "left")
         each = np.searchsorted(self.line, lines, "right") - lo
+        if not each.any():  # most look-ups: no override names the line (a tenth of one)
+            return np.full(len(lines), NONE, np.int64)
         request = np.repeat(np.arange(len(lines)), each)
         entry = np.repeat(lo - (np.cumsum(each) - each), each) + np.arange(len(request))
         day = on[request]
@@ -215,7 +220,9 @@ def build(lines: pa.RecordBatchReader, overrides: pa.Table, unrated_service_tier
         return None
     tier, customer_tier = np.concatenate([np.zeros(0, np.int8), *tiers]), np.concatenate(
         [np.zeros(0, np.int8), *customer_tiers])
-    frame = pl.concat(frames, rechunk=False) if rows else None
+    # Each batch's integers were narrowed on their own (_compact): batches of different
+    # ranges (one per part file, at the least) meet in the widest of their types.
+    frame = pl.concat(frames, how="vertical_relaxed", rechunk=False) if rows else None
     if not (keys[1:] > keys[:-1]).all():  # stored in another order than ours
         order = np.argsort(keys, kind="stable")
         keys, tier, customer_tier = keys[order], tier[order], customer_tier[order]

@@ -21,12 +21,11 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-import duckdb
-
 from tiering.errors import NotFound, StoreError
 from tiering.policy import Policy, policy_from_text
 from tiering.privacy import mask_id
 from tiering.store.catalog import DEFAULT_STORE, check_format, lines_view, month_files
+from tiering.store.engine import duckdb, relational
 
 if TYPE_CHECKING:
     import polars as pl
@@ -104,6 +103,7 @@ class StoreReader:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._identity: tuple[int, int, int, int] | None = None
         self._runs: dict[str, int] = {}  # month -> unrated_service_tier, of the open file
+        self._files: dict[str, list[Path]] = {}  # month -> its line files, of the open file
         self._policies: dict[str, Policy] = {}
         self._thresholds: dict[str, dict[str, Any]] = {}
         self._calls: dict[str, int] = {}  # month -> look-ups that needed it
@@ -121,7 +121,7 @@ class StoreReader:
             if self._con is not None:
                 self._con.close()
             self._con, self._identity = None, None
-            self._runs, self._policies, self._thresholds = {}, {}, {}
+            self._runs, self._files, self._policies, self._thresholds = {}, {}, {}, {}
             self._calls, self._indexes = {}, {}
 
     # --- the connection --------------------------------------------------------------------
@@ -140,11 +140,11 @@ class StoreReader:
                 self.close()
                 # The identity was taken before the open: a swap in between makes the open
                 # see the newer file and the next call reopen once more, never the reverse.
-                self._con, self._runs = self._open()
+                self._con, self._runs, self._files = self._open()
                 self._identity = identity
             return self._con
 
-    def _open(self) -> tuple[duckdb.DuckDBPyConnection, dict[str, int]]:
+    def _open(self) -> tuple[duckdb.DuckDBPyConnection, dict[str, int], dict[str, list[Path]]]:
         con = duckdb.connect()
         try:
             con.execute("ATTACH $path AS store (READ_ONLY)", {"path": str(self.path)})
@@ -152,16 +152,25 @@ class StoreReader:
             check_format(con, self.path)
             runs = dict(con.execute(
                 "SELECT month, unrated_service_tier FROM runs ORDER BY month").fetchall())
-            # Our own ``lines``, from the files where the catalog is now (the catalog's view
-            # for analysts names them by absolute path, so it breaks if the store moves).
-            con.execute(f"CREATE TEMP VIEW lines AS {lines_view(month_files(con, self.path))}")
+            files = month_files(con, self.path)
         except StoreError:
             con.close()
             raise
         except duckdb.Error as exc:
             con.close()
             raise StoreError(f"cannot open the store {self.path}: {exc}") from None
-        return con, runs
+        return con, runs, files
+
+    def _lines(self, month: str | None = None) -> str:
+        """The ``lines`` relation (SQL text) of one month, or of every month if None, from the
+        files where the catalog is now (the catalog's own view for analysts names them by
+        absolute path, so it breaks if the store moves). A query names only the month it
+        reads: each month's files cost a read of their footers when a query is planned
+        (measured at 10M lines a month: 8 ms a month), so a view of every month made a
+        look-up's cost grow with the history kept."""
+        files = self._files if month is None else (
+            {month: self._files[month]} if self._files.get(month) else {})
+        return f"({lines_view(files)})"
 
     def _swapped(self) -> bool:
         """Whether a run has swapped in another catalog since this reader opened it."""
@@ -198,18 +207,20 @@ class StoreReader:
         """A month's lines as an Arrow table of ``columns`` (fixed SQL text over ``lines``
         as ``l``), in id order; with ``effective_on``, each line's effective tier on that
         date follows as ``effective_tier``."""
+        relational()
         with self._lock:
             con = self.connection()
             month = self._resolve(month)
             params: dict[str, Any] = {"month": month}
             if effective_on is None:
-                sql = f"SELECT {columns} FROM lines l WHERE l.month = $month"
+                sql = f"SELECT {columns} FROM {LINES} l WHERE l.month = $month"
             else:
                 params["on"] = effective_on
-                sql = (f"SELECT {columns}, e.effective_tier FROM lines l JOIN "
+                sql = (f"SELECT {columns}, e.effective_tier FROM {LINES} l JOIN "
                        f"({effective_sql(REQUESTS_OF_MONTH)}) e USING (subscriber_id) "
                        "WHERE l.month = $month")
-            return month, con.sql(f"{sql} ORDER BY l.subscriber_id", params=params
+            return month, con.sql(with_lines(f"{sql} ORDER BY l.subscriber_id",
+                                             self._lines(month)), params=params
                                   ).to_arrow_table()
 
     def run_record(self, month: str | None = None) -> dict[str, Any]:
@@ -286,11 +297,12 @@ class StoreReader:
             params["ids"] = wanted
         else:
             requests = REQUESTS_REGISTERED
+            relational()  # Arrow data is registered by the package's Python layer
             con.register(REQUESTS_TABLE, _id_table(wanted))
         try:
             sql = effective_sql(requests, LINE_ALL, NARROW_ONE if requests is REQUEST_ONE
                                 else "")
-            cur = con.execute(sql, params)
+            cur = con.execute(with_lines(sql, self._lines(month)), params)
             names = [d[0] for d in cur.description]
             found = cur.fetchall()
         finally:
@@ -325,10 +337,12 @@ class StoreReader:
             n = len(ids)
             requests = pl.DataFrame({"i": pl.int_range(n, dtype=pl.Int64, eager=True),
                                      "subscriber_id": ids.cast(pl.String), "on_date": dates})
+            relational()
             con.register(REQUESTS_TABLE, requests)
             try:
-                found = con.sql(f"SELECT i, effective_tier FROM ({effective_sql(REQUESTS_DATED)})"
-                                ).to_arrow_table()
+                found = con.sql(with_lines(
+                    f"SELECT i, effective_tier FROM ({effective_sql(REQUESTS_DATED)})",
+                    self._lines())).to_arrow_table()
             finally:
                 con.unregister(REQUESTS_TABLE)
         found_df = pl.from_arrow(found)
@@ -372,18 +386,22 @@ class StoreReader:
             return None
         index = self._indexes.get(month)
         if month not in self._indexes or (rows and index is not None and index.rows is None):
-            index = self._indexes[month] = _load_index(con, month, self._runs[month], rows=rows)
+            index = self._indexes[month] = _load_index(con, month, self._runs[month],
+                                                       self._lines(month), rows=rows)
         return index
 
 
-def _load_index(con: duckdb.DuckDBPyConnection, month: str, unrated_service_tier: int, *,
-                rows: bool) -> MonthIndex | None:
+def _load_index(con: duckdb.DuckDBPyConnection, month: str, unrated_service_tier: int,
+                month_lines: str, *, rows: bool) -> MonthIndex | None:
     from tiering.store import index as month_index
 
+    relational()
     params = {"month": month}
-    overrides = con.sql(MONTH_OVERRIDES, params=params).to_arrow_table()
-    lines = con.sql(MONTH_LINES.format(columns=INDEX_ALL if rows else INDEX_RULE),
-                    params=params).to_arrow_reader(month_index.CHUNK)
+    overrides = con.sql(with_lines(MONTH_OVERRIDES, month_lines), params=params
+                        ).to_arrow_table()
+    lines = con.sql(with_lines(MONTH_LINES.format(columns=INDEX_ALL if rows else INDEX_RULE,
+                                                  lines=LINES),
+                               month_lines), params=params).to_arrow_reader(month_index.CHUNK)
     return month_index.build(lines, overrides, unrated_service_tier, rows=rows)
 
 
@@ -403,8 +421,9 @@ def _indexed_rows(index: MonthIndex, month: str, wanted: list[Any], at: date
     # A frame's row costs microseconds and a gather a tenth of a millisecond to set up.
     picked = ([stored.row(i) for i in lines.tolist()] if len(lines) <= FEW_ROWS
               else stored[lines].rows())
-    names = ("month", "subscriber_id", *stored.columns, "effective")
-    own, customer = stored.columns.index("tier"), stored.columns.index("customer_tier")
+    columns = stored.columns  # a new list from the frame at each ask
+    names = ("month", "subscriber_id", *columns, "effective")
+    own, customer = columns.index("tier"), columns.index("customer_tier")
     reasons = index.overrides.reasons
     return [dict(zip(names, (month, sid, *row, _effective(
                 tier, row[own], row[customer], o_tier or None, reasons[o_rank], default_used)),
@@ -452,7 +471,15 @@ def _id_table(ids: list[Any]) -> Any:
 
 # The look-ups ask EFFECTIVE_SQL about a relation of requests (i, subscriber_id, month,
 # on_date). Each form below is fixed SQL text: user ids and dates only ever arrive as
-# parameters or as a registered column of data, never as SQL.
+# parameters or as a registered column of data, never as SQL. LINES stands for the lines of
+# the months a query reads (StoreReader._lines: our own file names), put in by with_lines.
+LINES = "{lines}"
+
+
+def with_lines(sql: str, lines: str) -> str:
+    return sql.replace(LINES, lines)
+
+
 REQUESTS_TABLE = "tiering_lookup_requests"
 REQUEST_ONE = ("SELECT 0::BIGINT AS i, $id::VARCHAR AS subscriber_id, $month::VARCHAR AS month, "
                "$on::DATE AS on_date")
@@ -462,10 +489,10 @@ REQUESTS_LISTED = ("SELECT unnest(range(len($ids::VARCHAR[]))) AS i, "
 REQUESTS_REGISTERED = (f"SELECT i, subscriber_id, $month::VARCHAR AS month, $on::DATE AS on_date "
                        f"FROM {REQUESTS_TABLE}")
 REQUESTS_OF_CUSTOMERS = ("SELECT row_number() OVER () AS i, subscriber_id, month, "
-                         "$on::DATE AS on_date FROM lines "
+                         "$on::DATE AS on_date FROM {lines} "
                          "WHERE month = $month AND customer_id IN (SELECT unnest($ids::VARCHAR[]))")
 REQUESTS_OF_MONTH = ("SELECT row_number() OVER () AS i, subscriber_id, month, "
-                     "$on::DATE AS on_date FROM lines WHERE month = $month")
+                     "$on::DATE AS on_date FROM {lines} WHERE month = $month")
 # A ticket takes the tiers of the latest stored month not after the month it opened in.
 REQUESTS_DATED = ("SELECT q.i, q.subscriber_id, (SELECT max(r.month) FROM runs r "
                   "WHERE r.month <= strftime(q.on_date, '%Y-%m')) AS month, q.on_date "
@@ -477,16 +504,16 @@ NARROW_ONE = "WHERE l.month = $month AND l.subscriber_id = $id"
 
 # What a month's index reads (tiering.store.index): the lines, and the overrides matched to
 # the lines they apply to as ``matched`` below does (fixed text; the month is a parameter).
-MONTH_LINES = "SELECT {columns} FROM lines WHERE month = $month"
+MONTH_LINES = "SELECT {columns} FROM {lines} WHERE month = $month"
 INDEX_RULE = "subscriber_id, tier, customer_tier"
 INDEX_ALL = "* EXCLUDE (month)"
 MONTH_OVERRIDES = """
 SELECT l.subscriber_id, o.tier, o.valid_from, o.valid_to, o.reason
-FROM overrides o JOIN lines l ON l.month = o.month AND l.subscriber_id = o.subscriber_id
+FROM overrides o JOIN {lines} l ON l.month = o.month AND l.subscriber_id = o.subscriber_id
 WHERE o.month = $month
 UNION ALL
 SELECT l.subscriber_id, o.tier, o.valid_from, o.valid_to, o.reason
-FROM overrides o JOIN lines l ON l.month = o.month AND l.customer_id = o.customer_id
+FROM overrides o JOIN {lines} l ON l.month = o.month AND l.customer_id = o.customer_id
 WHERE o.month = $month
 """
 
@@ -503,7 +530,7 @@ EFFECTIVE_COLUMNS = ("effective_tier", "default_used", "override_tier", "overrid
 EFFECTIVE_SQL = """
 WITH hit AS (
     SELECT q.i, q.on_date, {line_columns}
-    FROM ({requests}) q JOIN lines l ON l.month = q.month AND l.subscriber_id = q.subscriber_id
+    FROM ({requests}) q JOIN {lines} l ON l.month = q.month AND l.subscriber_id = q.subscriber_id
     {narrow}),
 matched AS (  -- the overrides of the line, then those of its customer (two equi-joins:
                -- one join on "subscriber OR customer" would compare every pair)
@@ -529,7 +556,8 @@ FROM hit h LEFT JOIN ov USING (i) JOIN runs r ON r.month = h.month
 
 def effective_sql(requests: str, line_columns: str = LINE_KEYS, narrow: str = "") -> str:
     """EFFECTIVE_SQL over one of the request forms above (all fixed text)."""
-    return EFFECTIVE_SQL.format(requests=requests, line_columns=line_columns, narrow=narrow)
+    return EFFECTIVE_SQL.format(requests=requests, line_columns=line_columns, narrow=narrow,
+                                lines=LINES)
 
 
 def _num(value: Decimal) -> int | float:
