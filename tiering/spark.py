@@ -167,22 +167,25 @@ def write_store(result: SparkRateResult, store: Any, version: str) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def local_defaults(master: str) -> dict[str, str]:
+    """The settings a session on ``local[N]`` gets unless told otherwise (none on a
+    cluster): there the driver is the executor, so it gets 4 GB, and eight shuffle
+    partitions per core. Spark's 200 shuffle partitions are for a cluster: on local[2] a
+    20k-line month took 100 s with them and 49 s with 8 (the customer window and the write,
+    47 s of tasks of a few rows, became 4.5 s)."""
+    if not master.startswith("local"):
+        return {}
+    cores = master.removeprefix("local").strip("[]").split(",")[0]
+    n = (os.cpu_count() or 2) if cores in ("", "*") else int(cores)
+    return {"spark.driver.memory": "4g", "spark.sql.shuffle.partitions": str(8 * n)}
+
+
 def session(master: str = "local[2]", conf: Mapping[str, str] | None = None) -> SparkSession:
-    """A session for ``tiering run --engine spark``: ANSI on; in local mode the driver is
-    the executor, so it gets 4 GB and eight shuffle partitions per core unless ``conf``
-    says otherwise."""
+    """A session for ``tiering run --engine spark``: ANSI on, :func:`local_defaults` unless
+    ``conf`` says otherwise."""
     builder = SparkSession.builder.master(master).appName("tiering").config(
         "spark.sql.ansi.enabled", "true").config("spark.ui.showConsoleProgress", "false")
-    settings = dict(conf or {})
-    if master.startswith("local"):
-        settings.setdefault("spark.driver.memory", "4g")
-        # Spark's 200 shuffle partitions are for a cluster: on local[2] a 20k-line month
-        # took 100 s with them and 49 s with 8 (the customer window and the write, 47 s
-        # of tasks of a few rows, became 4.5 s). Eight per core.
-        cores = master.removeprefix("local").strip("[]").split(",")[0]
-        n = (os.cpu_count() or 2) if cores in ("", "*") else int(cores)
-        settings.setdefault("spark.sql.shuffle.partitions", str(8 * n))
-    for key, value in settings.items():
+    for key, value in {**local_defaults(master), **(conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
