@@ -40,7 +40,10 @@ def spark() -> SparkSession:
         # Tiny inputs: a handful of shuffle partitions, not 200 empty tasks per stage.
         "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
         "spark.ui.enabled": "false", "spark.driver.memory": "1g",
-        "spark.sql.codegen.wholeStage": "false"})
+        # Compiling generated code costs more than it saves on a few thousand rows: every
+        # expression is interpreted, and no stage is re-planned at run time.
+        "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+        "spark.sql.adaptive.enabled": "false"})
     yield session
     session.stop()
 

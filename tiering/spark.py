@@ -196,10 +196,13 @@ def local_defaults(master: str) -> dict[str, str]:
 
 def session(master: str = "local[2]", conf: Mapping[str, str] | None = None) -> SparkSession:
     """A session for ``tiering run --engine spark``: ANSI on, :func:`local_defaults` unless
-    ``conf`` says otherwise."""
+    ``conf`` says otherwise. A session already running in this process (a test's, a
+    notebook's) is used as it is set up: the defaults would change its shuffle partitions
+    for whatever it runs next."""
     builder = SparkSession.builder.master(master).appName("tiering").config(
         "spark.sql.ansi.enabled", "true").config("spark.ui.showConsoleProgress", "false")
-    for key, value in {**local_defaults(master), **(conf or {})}.items():
+    defaults = local_defaults(master) if SparkSession.getActiveSession() is None else {}
+    for key, value in {**defaults, **(conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
