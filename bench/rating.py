@@ -111,4 +111,14 @@ def results(series: list[Series]) -> list[dict[str, Any]]:
         "x_floor": round(s.best_wall_s / floor, 2),
         "x_anchor": round(s.best_wall_s / anchor, 2),
         **({"x_plain_spark": round(s.best_wall_s / spark, 2)} if spark else {}),
+        **_timings(s),
     } for s in series]
+
+
+def _timings(s: Series) -> dict[str, Any]:
+    """A ``tiering run --json``'s own stage timings (its last round), for the profile."""
+    try:
+        doc = json.loads(s.last_stdout)
+    except ValueError:
+        return {}
+    return {"timings": doc["timings"]} if isinstance(doc, dict) and "timings" in doc else {}
