@@ -99,6 +99,14 @@ def spark_start(master: str) -> dict[str, object]:
     return {"rows": rows}
 
 
+def plain_spark(master: str, month: str, billing: str, subscribers: str, out: str
+                ) -> dict[str, Any]:
+    """The rating as a plain PySpark job (``bench/plain_spark.py``), the Spark anchor."""
+    from bench.plain_spark import main
+
+    return main(master, month, billing, subscribers, out)
+
+
 def lookup_api(store: str, subscribers: str, seed: str) -> dict[str, object]:
     """The embedding API, ``Store.reader()`` (one open connection, reused): single-id
     look-ups and batches of 100,000 ids; and, for comparison, the one-shot ``Store.lines``,
@@ -183,7 +191,7 @@ def _literal(text: str) -> str:
 
 KINDS: dict[str, Callable[..., dict[str, object]]] = {
     "floor": floor, "anchor": anchor, "library": library, "lookup-api": lookup_api,
-    "spark-start": spark_start}
+    "spark-start": spark_start, "plain-spark": plain_spark}
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-PACKAGES = ("tiering", "polars", "duckdb", "pyarrow", "numpy")
+PACKAGES = ("tiering", "polars", "duckdb", "pyarrow", "numpy", "pyspark")
 
 
 def describe() -> dict[str, object]:

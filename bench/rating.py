@@ -17,6 +17,7 @@ from bench.measure import Series, alternate
 FLOOR, ANCHOR, RUN, LIBRARY = "floor", "anchor", "tiering run", "tiering.rate"
 BUDGET_RUN = "tiering run --memory {}"
 SPARK_START, SPARK = "spark session start", "tiering run --engine spark"
+PLAIN_SPARK = "plain PySpark job"
 SPARK_MASTER = "local[2]"
 Command = Callable[[int], Sequence[str]]
 
@@ -38,8 +39,9 @@ def contenders(extract: Extract, scratch: Path, engine: str = "embedded",
                budgets: Sequence[str] = ()) -> list[tuple[str, Command]]:
     """Every command line; outputs get a fresh name per round so no round starts from the
     previous one's store or file. ``engine="spark"`` adds the Spark session's start-up on
-    its own (start, one trivial job, stop) and ``tiering run --engine spark`` on local[2],
-    in place of the library call."""
+    its own (start, one trivial job, stop), the plain PySpark job (the Spark anchor,
+    ``bench/plain_spark.py``) and ``tiering run --engine spark`` on local[2], in place of
+    the library call."""
     billing, subs = str(extract.billing), str(extract.subscribers)
     tiering = tiering_command()
     if engine == "spark":
@@ -51,6 +53,8 @@ def contenders(extract: Extract, scratch: Path, engine: str = "embedded",
                              "--subscribers", subs, "--store",
                              str(scratch / f"store-{r}.duckdb"), "--json"]),
             (SPARK_START, lambda r: child("spark-start", SPARK_MASTER)),
+            (PLAIN_SPARK, lambda r: child("plain-spark", SPARK_MASTER, MONTH, billing, subs,
+                                          str(scratch / f"plain-spark-{r}"))),
             (SPARK, lambda r: [*tiering, "run", "--engine", "spark", "--master", SPARK_MASTER,
                                "--month", MONTH, "--billing", billing, "--subscribers", subs,
                                "--out", str(scratch / f"spark-{r}"), "--json"]),
@@ -77,8 +81,9 @@ def measure(extract: Extract, repeat: int, engine: str = "embedded",
 
 
 def agreement(series: list[Series]) -> dict[str, Any]:
-    """The anchor against ``tiering run`` (cut points and tier counts) and the library call
-    (tier counts), from each one's last round."""
+    """The anchor against ``tiering run`` (cut points and tier counts), the library call
+    (tier counts) and, with ``--engine spark``, the plain PySpark job and ``tiering run
+    --engine spark`` (cut points and tier counts), from each one's last round."""
     out = {s.name: json.loads(s.last_stdout) for s in series}
     anchor = from_anchor(out[ANCHOR])
     problems = differences(anchor, from_engine(out[RUN]), RUN)
@@ -89,6 +94,8 @@ def agreement(series: list[Series]) -> dict[str, Any]:
         problems += differences(anchor, from_library(out[LIBRARY]), LIBRARY)
     if SPARK in out:
         problems += differences(anchor, from_engine(out[SPARK]), SPARK)
+    if PLAIN_SPARK in out:
+        problems += differences(anchor, from_anchor(out[PLAIN_SPARK]), PLAIN_SPARK)
     return {
         "ok": not problems,
         "differences": problems,
@@ -103,6 +110,7 @@ def agreement(series: list[Series]) -> dict[str, Any]:
 def results(series: list[Series]) -> list[dict[str, Any]]:
     by_name = {s.name: s for s in series}
     floor, anchor = by_name[FLOOR].best_wall_s, by_name[ANCHOR].best_wall_s
+    spark = by_name[PLAIN_SPARK].best_wall_s if PLAIN_SPARK in by_name else None
     return [{
         "contender": s.name,
         "wall_s": round(s.best_wall_s, 3),
@@ -111,4 +119,15 @@ def results(series: list[Series]) -> list[dict[str, Any]]:
         "peak_rss_gb": round(s.peak_rss_bytes / 1e9, 3),
         "x_floor": round(s.best_wall_s / floor, 2),
         "x_anchor": round(s.best_wall_s / anchor, 2),
+        **({"x_plain_spark": round(s.best_wall_s / spark, 2)} if spark else {}),
+        **_timings(s),
     } for s in series]
+
+
+def _timings(s: Series) -> dict[str, Any]:
+    """A ``tiering run --json``'s own stage timings (its last round), for the profile."""
+    try:
+        doc = json.loads(s.last_stdout)
+    except ValueError:
+        return {}
+    return {"timings": doc["timings"]} if isinstance(doc, dict) and "timings" in doc else {}

@@ -8,10 +8,13 @@ HEADER = ("contender", "wall s (best)", "peak RSS GB", "x floor", "x anchor")
 
 
 def run_text(doc: dict[str, Any]) -> str:
-    rows = [HEADER] + [
+    spark = "x_plain_spark" in doc["results"][0]
+    header = (*HEADER, "x plain PySpark") if spark else HEADER
+    rows = [header] + [
         (r["contender"], f"{r['wall_s']:.2f}", f"{r['peak_rss_gb']:.2f}", f"{r['x_floor']:.2f}",
-         f"{r['x_anchor']:.2f}") for r in doc["results"]]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+         f"{r['x_anchor']:.2f}", *([f"{r['x_plain_spark']:.2f}"] if spark else []))
+        for r in doc["results"]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     table = [
         "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
                   for i, (cell, w) in enumerate(zip(row, widths, strict=True)))

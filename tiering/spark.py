@@ -37,7 +37,7 @@ import glob as globlib
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,12 +95,26 @@ class Input:
     name: str
     frame: DataFrame
     files: tuple[str, ...] = ()
+    by_file: bool = True  # rows are named by their file (else by ``name``: a table)
+
+    def with_file(self) -> DataFrame:
+        """The frame with each row's file (or table) in ``FILE``, for the error path only:
+        ``_metadata.file_path`` in the rating's plan made Spark read the file metadata
+        struct for every row (the billing stage at 1M: 31.5-31.7 CPU-s without it, 32.7-36.8
+        with it)."""
+        if self.by_file:
+            try:
+                return self.frame.withColumn(FILE, F.col("_metadata.file_path"))
+            except PySparkException:
+                pass
+        return self.frame.withColumn(FILE, F.lit(self.name))
 
 
 @dataclass(frozen=True, slots=True)
 class SparkRateResult:
-    """One month rated on Spark: ``lines`` (a cached Spark DataFrame) has the columns of
-    ``tiering.RateResult.lines``; the rest are the same small driver-side values."""
+    """One month rated on Spark: ``lines`` (a Spark DataFrame over the cached scored lines)
+    has the columns of ``tiering.RateResult.lines``; the rest are the same small driver-side
+    values."""
 
     month: str
     lines: DataFrame
@@ -167,22 +181,28 @@ def write_store(result: SparkRateResult, store: Any, version: str) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def local_defaults(master: str) -> dict[str, str]:
+    """The settings a session on ``local[N]`` gets unless told otherwise (none on a
+    cluster): there the driver is the executor, so it gets 4 GB, and eight shuffle
+    partitions per core. Spark's 200 shuffle partitions are for a cluster: on local[2] a
+    20k-line month took 100 s with them and 49 s with 8 (the customer window and the write,
+    47 s of tasks of a few rows, became 4.5 s)."""
+    if not master.startswith("local"):
+        return {}
+    cores = master.removeprefix("local").strip("[]").split(",")[0]
+    n = (os.cpu_count() or 2) if cores in ("", "*") else int(cores)
+    return {"spark.driver.memory": "4g", "spark.sql.shuffle.partitions": str(8 * n)}
+
+
 def session(master: str = "local[2]", conf: Mapping[str, str] | None = None) -> SparkSession:
-    """A session for ``tiering run --engine spark``: ANSI on; in local mode the driver is
-    the executor, so it gets 4 GB and eight shuffle partitions per core unless ``conf``
-    says otherwise."""
+    """A session for ``tiering run --engine spark``: ANSI on, :func:`local_defaults` unless
+    ``conf`` says otherwise. A session already running in this process (a test's, a
+    notebook's) is used as it is set up: the defaults would change its shuffle partitions
+    for whatever it runs next."""
     builder = SparkSession.builder.master(master).appName("tiering").config(
         "spark.sql.ansi.enabled", "true").config("spark.ui.showConsoleProgress", "false")
-    settings = dict(conf or {})
-    if master.startswith("local"):
-        settings.setdefault("spark.driver.memory", "4g")
-        # Spark's 200 shuffle partitions are for a cluster: on local[2] a 20k-line month
-        # took 100 s with them and 49 s with 8 (the customer window and the write, 47 s
-        # of tasks of a few rows, became 4.5 s). Eight per core.
-        cores = master.removeprefix("local").strip("[]").split(",")[0]
-        n = (os.cpu_count() or 2) if cores in ("", "*") else int(cores)
-        settings.setdefault("spark.sql.shuffle.partitions", str(8 * n))
-    for key, value in settings.items():
+    defaults = local_defaults(master) if SparkSession.getActiveSession() is None else {}
+    for key, value in {**defaults, **(conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
@@ -197,7 +217,7 @@ def read(spark: SparkSession, source: str | Sequence[str], what: str) -> Input:
         name = sources[0]
         if not spark.catalog.tableExists(name):
             raise InputError(f"{name}: no such {what} file or table")
-        return Input(name, spark.table(name).withColumn(FILE, F.lit(name)))
+        return Input(name, spark.table(name), by_file=False)
     local = [s for s in sources if "://" not in s]
     files = list(open_table(local, what).files) if local else []
     files += [s for s in sources if "://" in s]
@@ -207,7 +227,7 @@ def read(spark: SparkSession, source: str | Sequence[str], what: str) -> Input:
         frame = spark.read.csv(files, header=True, inferSchema=False, mode="FAILFAST",
                                quote='"', escape='"', encoding="UTF-8")
     name = files[0] if len(files) == 1 else f"{what} ({len(files)} files)"
-    return Input(name, frame.withColumn(FILE, F.col("_metadata.file_path")), tuple(files))
+    return Input(name, frame, tuple(files))
 
 
 def rate(
@@ -244,7 +264,7 @@ def rate(
     over = _no_overrides()
     if overrides is not None:
         over_in = _renamed(_named(overrides, "overrides"), columns)
-        over = _overrides(open_table(over_in.frame.drop(FILE).toArrow(), over_in.name), policy)
+        over = _overrides(open_table(over_in.frame.toArrow(), over_in.name), policy)
     integer_keys = all(isinstance(i.frame.schema["subscriber_id"].dataType, INTEGRAL)
                        for i in (subs_in, bill_in))
 
@@ -268,12 +288,14 @@ def rate(
         raise _job_error(exc, bill_in, subs_in) from None
     seen = {"billing": _seen(bill_seen, bill_rows, bill_checks),
             "subscribers": _seen(subs_seen, subs_rows, subs_checks)}
-    _check(bill_in, bill_rows, seen["billing"], bill_checks)
-    _check(subs_in, subs_rows, seen["subscribers"], subs_checks)
+    _check(bill_in, lambda: _billing_rows(bill_in.with_file(), amount_unit, integer_keys),
+           seen["billing"], bill_checks)
+    _check(subs_in, lambda: _subscriber_rows(subs_in.with_file(), integer_keys),
+           seen["subscribers"], subs_checks)
     if stats["duplicates"]:
-        raise _reject(subs_in, subs_rows, {"subscriber_id": (
-            F.count(F.lit(1)).over(Window.partitionBy("subscriber_id")) > 1,
-            sql.DUPLICATES["subscriber_id"][1])})
+        raise _reject(subs_in, _subscriber_rows(subs_in.with_file(), integer_keys), {
+            "subscriber_id": (F.count(F.lit(1)).over(Window.partitionBy("subscriber_id")) > 1,
+                              sql.DUPLICATES["subscriber_id"][1])})
     unknown_rows = stats["unknown_rows"]
     # Matched before the repair, as the embedded engine counts them.
     matched = stats["window_rows"]
@@ -302,10 +324,11 @@ def rate(
         pl.col("score_x100"), tier_bounds(pl.col("partition"), cuts, rp))).group_by(
         "partition", "tier").agg(pl.col("len").sum())
     partitions = partition_results(by_tier, cuts, rp)
-    tiered = _tiers(lines.where(F.col("subscribers") == 1), cuts, rp).persist(
-        StorageLevel.MEMORY_AND_DISK)
-    tiered.count()  # the customer window runs once, here, not again for every reader
-    lines.unpersist()
+    # Not cached: the writer reads the tiers once, and the customer window computed within
+    # the write's own job is cheaper than caching it and writing from the cache (at 1M:
+    # 8.5 CPU-s to compute and cache, then 8.5 to write from the cache). The scored lines
+    # stay cached under it, so another reader of ``lines`` repeats only the window.
+    tiered = _tiers(lines.where(F.col("subscribers") == 1), cuts, rp)
     timings = {"aggregate_and_score": round(scored - started, 3),
                "tiers": round(time.perf_counter() - scored, 3)}
 
@@ -331,12 +354,8 @@ def rate(
 
 
 def _named(source: DataFrame | Input, what: str) -> Input:
-    if isinstance(source, Input):
-        return source
-    try:  # a DataFrame straight from files knows each row's file
-        return Input(what, source.withColumn(FILE, F.col("_metadata.file_path")))
-    except PySparkException:
-        return Input(what, source.withColumn(FILE, F.lit(what)))
+    # A DataFrame straight from files knows each row's file (Input.with_file).
+    return source if isinstance(source, Input) else Input(what, source)
 
 
 def _renamed(source: Input, columns: Mapping[str, str] | None) -> Input:
@@ -344,7 +363,7 @@ def _renamed(source: Input, columns: Mapping[str, str] | None) -> Input:
     for ours, theirs in (columns or {}).items():
         if theirs in frame.columns:
             frame = frame.withColumnRenamed(theirs, ours)
-    return Input(source.name, frame, source.files)
+    return Input(source.name, frame, source.files, source.by_file)
 
 
 def _require(source: Input, needed: Sequence[str]) -> None:
@@ -398,7 +417,16 @@ def _month(frame: DataFrame) -> Column:
     real_date = F.try_to_date(F.concat_ws("-", year, date_month, day), "yyyy-MM-dd")
     mm = F.when(month != "", month.cast("int")).when(real_date.isNotNull(),
                                                       date_month.cast("int"))
-    return F.when(text.rlike(pattern) & mm.between(1, 12), year.cast("int") * 12 + mm - 1)
+    parsed = F.when(text.rlike(pattern) & mm.between(1, 12), year.cast("int") * 12 + mm - 1)
+    # The usual YYYY-MM first, without a regular expression: the pattern above cost 17.6-18.2
+    # CPU-s per 12.6M rows, this 6.6. It takes only what the pattern takes the same way:
+    # exactly 7 characters, '-' fifth, four digits (a sign or a space would make the year
+    # below 1000: those go to the pattern) and a month 01-12 whose first character is a
+    # digit ('+5' and ' 5' go to the pattern too). Everything else is left to the pattern.
+    y, mo = F.substring(text, 1, 4).try_cast("int"), F.substring(text, 6, 2).try_cast("int")
+    plain = ((F.length(text) == 7) & (F.substring(text, 5, 1) == "-") & (y >= 1000)
+             & mo.between(1, 12) & ((mo >= 10) | (F.substring(text, 6, 1) == "0")))
+    return F.when(plain, y * 12 + mo - 1).otherwise(parsed)
 
 
 def _fen(frame: DataFrame, unit: str) -> Column:
@@ -430,7 +458,12 @@ Checks = dict[str, tuple[Column, str]]  # column -> (true on a bad row, what is 
 def _billing_rows(frame: DataFrame, unit: str, integer_keys: bool) -> DataFrame:
     return frame.select(
         _key(integer_keys).alias("key"), _id(frame).alias("id"), _month(frame).alias("month"),
-        _fen(frame, unit).alias("fen"), *[F.col(c) for c in bl.COLUMNS], FILE)
+        _fen(frame, unit).alias("fen"), *[F.col(c) for c in bl.COLUMNS], *_file(frame))
+
+
+def _file(frame: DataFrame) -> list[str]:
+    """``FILE`` when the frame has it (``Input.with_file``: the error path)."""
+    return [FILE] if FILE in frame.columns else []
 
 
 def _billing_checks(unit: str) -> Checks:
@@ -471,7 +504,7 @@ def _subscriber_rows(frame: DataFrame, integer_keys: bool) -> DataFrame:
             "billed_raw"),
         *[F.col(c).alias(f"{c}_raw") for c in (*SUBSCRIBER_COLUMNS, "billed_in_month")
           if c in present],
-        FILE,
+        *_file(frame),
     )
 
 
@@ -507,10 +540,12 @@ def _seen(observed: Observation, rows: DataFrame, checks: Checks) -> dict[str, A
             ).asDict()
 
 
-def _check(source: Input, rows: DataFrame, seen: Mapping[str, Any], checks: Checks) -> None:
+def _check(source: Input, rows: Callable[[], DataFrame], seen: Mapping[str, Any],
+           checks: Checks) -> None:
+    """Reject the input if the read counted bad rows; ``rows`` gives them with their file."""
     bad = {c: chk for c, chk in checks.items() if seen[c]}
     if bad:
-        raise _reject(source, rows, bad)
+        raise _reject(source, rows(), bad)
 
 
 def _reject(source: Input, rows: DataFrame, checks: Checks) -> InputError:
@@ -550,11 +585,15 @@ def _job_error(exc: PySparkException, *inputs: Input) -> InputError:
 def _group(subs: DataFrame, bills: DataFrame) -> DataFrame:
     """One row per id: the subscriber's columns (``subscribers`` = how many rows the
     subscriber list has for the id: 0 for an unknown id, above 1 for a duplicate) and its
-    billing in M-12..M-1. The billing rows are summed per id first (three fixed-width
-    aggregates: Spark's hash aggregation) and meet the subscribers in a full outer join that
-    keeps the unknown ids; the subscribers' count per id rides on the shuffle the join
-    needs anyway."""
-    per_key = bills.groupBy("key").agg(
+    billing in M-12..M-1. The billing rows are shuffled by id as they are and summed per id
+    after the shuffle (three fixed-width aggregates: Spark's hash aggregation), then meet
+    the subscribers in a full outer join that keeps the unknown ids, on the same
+    partitioning; the subscribers' count per id rides on the shuffle the join needs anyway.
+    Why no map-side partial sum: ids in bill order barely combine within a task (12.6M rows
+    of 1M ids in two tasks), and the partial hash aggregation cost more than it saved
+    (the billing stages at 1M: 25.6-28.0 CPU-s shuffled as they are, 32.7-36.8 summed
+    first; issue 13's note on pre-aggregating unclustered billing)."""
+    per_key = bills.repartition("key").groupBy("key").agg(
         F.sum("fen").cast("bigint").alias("fen"),
         F.count(F.lit(1)).cast("int").alias("window_rows"),
         F.min("month").alias("first_month"))
