@@ -92,7 +92,9 @@ def _write_part(file: Path, lines: list[Line], best: dict[str, int], reverse: bo
     n = len(ordered)
     frame = pl.DataFrame({
         "subscriber_id": [x.subscriber_id for x in ordered],
-        "customer_id": [x.customer_id for x in ordered],
+        # Typed: a part whose lines all lack a customer is still a text column, as the
+        # store's writer (tiering.store.write_lines) makes it.
+        "customer_id": pl.Series([x.customer_id for x in ordered], dtype=pl.String),
         "region": ["north"] * n, "tenure_months": [30] * n, "window_months": [12] * n,
         "arpu_yuan": [50] * n, "arpu_score": [50] * n,
         "coefficient": pl.Series([Decimal("1.20")] * n, dtype=pl.Decimal(6, 2)),
