@@ -181,11 +181,15 @@ def _group(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, parsed:
     """One pass: the lines whose id hashes to ``part`` of ``parts``. Rows are grouped by
     the id as given and only the groups, a row per line, become keys: the int64 round trip
     costs as much per row as the grouping itself."""
-    # Our own integers, written into the SQL: as parameters they cost DuckDB a plan four
-    # times slower.
-    mine = "true" if parts == 1 else f"hash(id) % {int(parts)} = {int(part)}"
     keys = f"{_key(rel, False)} AS text_key, {_key(rel, True)} AS int_key"
-    return sql.fetch(con, group_sql(parsed, unit, keys, mine), params={"lo": lo, "hi": hi})
+    return sql.fetch(con, group_sql(parsed, unit, keys, _slice(parts, part)),
+                     params={"lo": lo, "hi": hi})
+
+
+def _slice(parts: int, part: int) -> str:
+    """The rows of the lines whose id hashes to ``part`` of ``parts``: our own integers,
+    written into the SQL (as parameters they cost DuckDB a plan four times slower)."""
+    return "true" if parts == 1 else f"hash(id) % {int(parts)} = {int(part)}"
 
 
 def group_sql(parsed: str, unit: str, keys: str, where: str = "true") -> str:
@@ -225,9 +229,8 @@ def sums_table(con: duckdb.DuckDBPyConnection, table: Table, month: int, unit: s
         # short), while a pass costs one more read of the extract.
         passes = _passes(lines)
         for part in range(passes):
-            where = "true" if passes == 1 else f"hash(id) % {passes} = {part}"
             con.execute(("CREATE TABLE sums AS " if part == 0 else "INSERT INTO sums ")
-                        + group_sql(parsed, unit, keys, where),
+                        + group_sql(parsed, unit, keys, _slice(passes, part)),
                         {"lo": month - window, "hi": month - 1})
         (bad,), = con.execute("SELECT count(*) FROM sums WHERE bad").fetchall()
         over = sql.fetch(con, "SELECT CAST(key AS VARCHAR) AS key, fen FROM sums "

@@ -3,10 +3,10 @@
 DuckDB does what needs every line at once, spilling to disk when its share of the budget
 runs out: the billing sums per line (in passes over the extract, one hash slice of the
 lines each, as its memory allows), the subscribers, and the join of the two, written out
-as K Parquet parts by a hash of the customer (of the line, without one). polars then applies the rules of ``score.py`` to one
-part at a time. Cut points need every part: each part's count per distinct score (a few
-thousand rows) is kept and merged, the cut points come from ``thresholds.py`` as in memory,
-and a second pass over the parts assigns tiers. A customer's lines all fall in one part, so
+as K Parquet parts by a hash of the customer (of the line, without one). polars then
+applies the rules of ``score.py`` to one part at a time. Cut points need every part: each
+part's count per distinct score (a few thousand rows) is kept and merged, the cut points
+come from ``thresholds.py`` as in memory, and a second pass over the parts assigns tiers. A customer's lines all fall in one part, so
 the customer tier (highest applies) is complete within it.
 
 Lines billed before they joined (rare) are held out of their part, repaired by one more
@@ -25,7 +25,7 @@ import polars as pl
 from tiering import engine
 from tiering import score as sc
 from tiering import sql
-from tiering.billing import id_mismatch, sums_table, window_sums
+from tiering.billing import id_mismatch, sums_table
 from tiering.readers import subscribers_table
 
 PREFIX = ".tiering-rating-"  # then the process id: a killed run's folder is known by it
@@ -83,14 +83,16 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
 
     over = engine.read_override_table(run)
     held_out, counts, forms = [], [], None
+    kept_rows = 0  # the window's billing rows of the lines scored in their part
     for k in range(parts):
         run.say(f"scoring part {k + 1} of {parts}")
-        joined = engine.line_facts(_part(folder, k), run.m).collect()
+        joined = engine.line_facts(_part(parts_dir, k), run.m).collect()
         early = pl.col("first_month") < pl.col("window_start")
         held_out.append(joined.filter(early).with_columns(part=pl.lit(k)))
         lines = engine.score_lines(joined.filter(~early.fill_null(False)), run.m, run.policy)
         del joined
         counts.append(engine.score_counts(lines, run.policy.rating))
+        kept_rows += int(lines["window_rows"].sum())
         lines.write_parquet(folder / f"scored-{k}.parquet", compression="lz4")
         del lines
         lap("score")
@@ -105,8 +107,9 @@ def _rate(run: engine.Run, parts: int, folder: Path, scratch: tempfile.Temporary
                                               integer_keys)
         rescored = engine.score_lines(repaired, run.m, run.policy).with_columns(part=early["part"])
         counts.append(engine.score_counts(rescored, run.policy.rating))
+    repaired_rows = int(rescored["window_rows"].sum()) if rescored is not None else 0
     engine.check_matches(run, billing_total, window_rows, window_rows - unknown,
-                         _window_rows_after(folder, parts, rescored), forms)
+                         kept_rows + repaired_rows, forms)
     lap("repair_early_bills")
 
     run.say("cut points")
@@ -155,16 +158,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _part(folder: Path, k: int) -> pl.LazyFrame:
-    files = sorted((folder / "joined" / f"part={k}").glob("*.parquet"))
+def _part(parts_dir: Path, k: int) -> pl.LazyFrame:
+    files = sorted((parts_dir / f"part={k}").glob("*.parquet"))
     if not files:  # a part no customer hashed to
-        return pl.scan_parquet(sorted((folder / "joined").glob("part=*/*.parquet"))[:1]).head(0)
+        return pl.scan_parquet(sorted(parts_dir.glob("part=*/*.parquet"))[:1]).head(0)
     return pl.scan_parquet(files)
 
-
-def _window_rows_after(folder: Path, parts: int, rescored: pl.DataFrame | None) -> int:
-    """Billing rows in the window once early bills are repaired: the parts' and the
-    repaired lines'."""
-    kept = pl.scan_parquet([folder / f"scored-{k}.parquet" for k in range(parts)]).select(
-        pl.col("window_rows").sum()).collect().item()
-    return int(kept or 0) + (int(rescored["window_rows"].sum()) if rescored is not None else 0)
